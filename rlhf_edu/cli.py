@@ -1,0 +1,213 @@
+"""The ``rlhf-edu`` command line: demo, assign, grade, train, label.
+
+Each subcommand's arguments are declared here, in one readable place; the work is done by a
+``run_*(args) -> int`` function in the module that owns the concept (imported only when the
+subcommand runs, so ``rlhf-edu --help`` stays fast).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rlhf_edu import __version__
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be a non-negative int, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"seed must be in [0, 2**32 - 1], got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {value}")
+    return value
+
+
+def _handler(target: str):
+    """``"package.module:function"`` -> a callable that imports it when the command runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        module_name, function_name = target.split(":")
+        return getattr(importlib.import_module(module_name), function_name)(args)
+
+    run.__name__ = target
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="rlhf-edu",
+        description="rlhf-edu: a course and library from a Q-table to RLHF on GPT-2.",
+        epilog="Run 'rlhf-edu COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"rlhf-edu {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    # demo ---------------------------------------------------------------------------------------
+    demo = commands.add_parser(
+        "demo",
+        help="a short tour of all three tracks on the CPU (plots + summary.json)",
+        description="Run a short tour of the tabular, neural and RLHF tracks on the CPU, "
+        "write plots (PNG) and summary.json to a run folder and print where they are.",
+    )
+    demo.add_argument(
+        "--out", type=Path, default=None, help="run folder (default: ./runs/demo-<timestamp>/)"
+    )
+    demo.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
+    demo.add_argument(
+        "--tracks",
+        default="tabular,neural,rlhf",
+        help="comma-separated tracks to run (default: tabular,neural,rlhf)",
+    )
+    demo.set_defaults(func=_handler("rlhf_edu.demo:run_demo"))
+
+    # assign -------------------------------------------------------------------------------------
+    assign = commands.add_parser(
+        "assign",
+        help="regenerate the student notebooks/ from solutions/",
+        description="Strip the solutions between '### BEGIN SOLUTION' and '### END SOLUTION' "
+        "from solutions/*.ipynb and write the student versions to notebooks/.",
+    )
+    assign.add_argument("--solutions", type=Path, default=Path("solutions"), help="source folder")
+    assign.add_argument("--out", type=Path, default=Path("notebooks"), help="student folder")
+    assign.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if notebooks/ is out of sync with solutions/",
+    )
+    assign.set_defaults(func=_handler("rlhf_edu.grading.commands:run_assign"))
+
+    # grade --------------------------------------------------------------------------------------
+    grade = commands.add_parser(
+        "grade",
+        help="grade student notebooks in a sandbox; write results.json per student and grades.csv",
+        description="Run each submitted notebook in its own sandboxed process, run the graded "
+        "tests against the functions it defines, and write Gradescope-compatible results.",
+    )
+    grade.add_argument("submissions", nargs="+", type=Path, help="student .ipynb files")
+    grade.add_argument("--out", type=Path, required=True, help="folder for the results")
+    grade.add_argument("--workers", type=_positive_int, default=1, help="parallel graders")
+    grade.add_argument("--notebook", default=None, help="which course notebook (default: guess)")
+    grade.add_argument(
+        "--cell-timeout", type=float, default=60.0, help="seconds per cell (default 60)"
+    )
+    grade.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds per notebook (default 600)"
+    )
+    grade.add_argument(
+        "--memory-mb", type=_positive_int, default=2048, help="memory per submission (default 2048)"
+    )
+    grade.add_argument("--seed", type=_seed, default=None, help="seed of the randomized tests")
+    grade.set_defaults(func=_handler("rlhf_edu.grading.commands:run_grade"))
+
+    # train --------------------------------------------------------------------------------------
+    train = commands.add_parser(
+        "train",
+        help="train a model: the tiny LM, a reward model, RLHF PPO, DPO, or a neural agent",
+        description="Train one of the course's models and save it.",
+    )
+    targets = train.add_subparsers(dest="target", metavar="TARGET", parser_class=_Parser)
+    targets.required = True
+
+    lm = targets.add_parser(
+        "lm", help="build the corpus, tokenizer and tiny GPT-2 into the cache (once)"
+    )
+    lm.add_argument(
+        "--cache-dir", type=Path, default=None, help="default: $RLHF_EDU_CACHE or ~/.cache/rlhf_edu"
+    )
+    lm.add_argument("--seed", type=_seed, default=0)
+    lm.add_argument("--force", action="store_true", help="rebuild even if cached")
+    lm.set_defaults(func=_handler("rlhf_edu.rlhf.commands:run_train_lm"))
+
+    rm = targets.add_parser("reward-model", help="train a Bradley-Terry reward model on pairs")
+    rm.add_argument(
+        "--pairs", type=Path, default=None, help="JSONL preference file (default: synthetic)"
+    )
+    rm.add_argument("--labeler", default="mix", help="synthetic labeler when --pairs is absent")
+    rm.add_argument("--out", type=Path, default=None, help="output folder")
+    rm.add_argument("--seed", type=_seed, default=0)
+    rm.set_defaults(func=_handler("rlhf_edu.rlhf.commands:run_train_reward_model"))
+
+    rlhf = targets.add_parser("rlhf", help="fine-tune the LM with PPO against the reward model")
+    rlhf.add_argument(
+        "--model", default=None, help="policy: a local path or name (default: tiny GPT-2)"
+    )
+    rlhf.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    rlhf.add_argument("--updates", type=_positive_int, default=None, help="PPO updates")
+    rlhf.add_argument("--kl-coef", type=float, default=None, help="initial KL coefficient")
+    rlhf.add_argument("--out", type=Path, default=None, help="output folder (checkpoints, plots)")
+    rlhf.add_argument(
+        "--resume", action="store_true", help="resume from the last checkpoint in --out"
+    )
+    rlhf.add_argument("--seed", type=_seed, default=0)
+    rlhf.set_defaults(func=_handler("rlhf_edu.rlhf.commands_finetune:run_train_rlhf"))
+
+    dpo = targets.add_parser("dpo", help="fine-tune the LM with DPO on preference pairs")
+    dpo.add_argument(
+        "--pairs", type=Path, default=None, help="JSONL preference file (default: synthetic)"
+    )
+    dpo.add_argument("--beta", type=float, default=0.1)
+    dpo.add_argument("--out", type=Path, default=None)
+    dpo.add_argument("--seed", type=_seed, default=0)
+    dpo.set_defaults(func=_handler("rlhf_edu.rlhf.commands_finetune:run_train_dpo"))
+
+    agent = targets.add_parser("agent", help="train a neural agent (ppo, dqn, a2c, reinforce)")
+    agent.add_argument("algo", choices=["ppo", "dqn", "a2c", "reinforce"])
+    agent.add_argument("--env", default="CartPole-v1", help="gymnasium env id")
+    agent.add_argument(
+        "--steps", type=_positive_int, default=None, help="env steps (default: the config's)"
+    )
+    agent.add_argument("--out", type=Path, default=None, help="where to save the agent and plots")
+    agent.add_argument("--seed", type=_seed, default=0)
+    agent.set_defaults(func=_handler("rlhf_edu.neural.commands:run_train_agent"))
+
+    # label --------------------------------------------------------------------------------------
+    label = commands.add_parser(
+        "label",
+        help="label preference pairs yourself in the terminal (resumable)",
+        description="Show pairs of responses and record which you prefer, appending to a JSONL "
+        "file; run again to continue where you stopped.",
+    )
+    label.add_argument("out", type=Path, help="JSONL file to append your labels to")
+    label.add_argument("--n", type=_positive_int, default=20, help="pairs to label this session")
+    label.add_argument("--seed", type=_seed, default=0)
+    label.set_defaults(func=_handler("rlhf_edu.rlhf.commands:run_label"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("rlhf-edu: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, FileNotFoundError, PermissionError, OSError) as err:
+        print(f"rlhf-edu {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

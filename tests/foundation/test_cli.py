@@ -1,0 +1,87 @@
+import subprocess
+import sys
+
+import pytest
+
+from rlhf_edu.cli import build_parser, main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rlhf_edu.cli", *args], capture_output=True, text=True
+    )
+
+
+def test_help_lists_every_subcommand():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("demo", "assign", "grade", "train", "label"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["demo"], ["assign"], ["grade"], ["train"], ["train", "lm"], ["train", "agent"], ["label"]],
+)
+def test_every_level_has_useful_help(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: rlhf-edu")
+    assert "options:" in out
+
+
+def test_unknown_command_exits_nonzero_with_one_line_reason():
+    result = run_cli("fly")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "invalid choice: 'fly'" in lines[0]
+
+
+def test_bad_option_exits_nonzero_with_one_line_reason():
+    result = run_cli("demo", "--sped", "3")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "rlhf-edu: error: unrecognized arguments: --sped 3 (see 'rlhf-edu --help')"
+    ]
+
+
+@pytest.mark.parametrize("seed", ["-1", "abc", "1.5"])
+def test_invalid_seed_is_a_usage_error(seed):
+    result = run_cli("demo", "--seed", seed)
+    assert result.returncode == 2
+    assert "seed must be" in result.stderr
+
+
+def test_missing_subcommand_is_an_error():
+    result = run_cli()
+    assert result.returncode == 2
+    assert "required" in result.stderr
+
+
+def test_parser_builds_without_importing_torch():
+    code = "import sys; from rlhf_edu.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_demo_into_an_unwritable_place_fails_with_a_clear_message(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = run_cli("demo", "--out", str(blocker), "--tracks", "tabular")
+    assert result.returncode == 1
+    assert "exists and is not a folder" in result.stderr
+
+
+def test_demo_rejects_unknown_tracks(tmp_path):
+    result = run_cli("demo", "--out", str(tmp_path / "run"), "--tracks", "space")
+    assert result.returncode == 1
+    assert "unknown track(s) ['space']" in result.stderr
+
+
+def test_version_flag():
+    assert build_parser().parse_args(["demo"]).command == "demo"
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("rlhf-edu ")
