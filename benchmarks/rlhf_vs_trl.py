@@ -1,0 +1,192 @@
+"""Our RLHF PPO against TRL's PPOTrainer on the identical set-up, on the CPU.
+
+    /work/venv-bench/bin/python benchmarks/rlhf_vs_trl.py --updates 10
+    (any venv with the ``bench`` extra: ``pip install -e '.[bench]'``; TRL 1.12.0 is the last
+    release with PPO, under ``trl.experimental.ppo``)
+
+Both trainers get the same tiny GPT-2 (2 layers, 128 wide) and tokenizer (pad != EOS), the same
+reward model (ours, converted to a ``GPT2ForSequenceClassification`` with its head, bias and
+normalisation folded into ``score`` so both see identical numbers), the same prompts, 64 prompts
+per update, 32 new tokens, temperature 1, 4 PPO epochs, 1 minibatch, learning rate 1e-4, a fixed
+KL coefficient 0.05 (TRL's default; ours with ``adaptive_kl=False``) and a missing-EOS penalty of
+1. One thread, CPU. The table reports wall seconds per PPO update (everything: sampling, scoring,
+training), episodes (responses) per second, and the mean reward-model score and KL of the last 3
+updates' rollouts.
+
+Differences that remain by design: TRL trains a separate value model (a second GPT-2, as in its
+recipe); ours is a value head on the policy. TRL scores the response as generated; ours re-reads
+the decoded text through the reward model (appending EOS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import tempfile
+import time
+import warnings
+
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+os.environ.setdefault("RLHF_EDU_NO_PROGRESS", "1")
+os.environ.setdefault("WANDB_DISABLED", "true")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+BATCH, NEW_TOKENS, EPOCHS, LR, KL_COEF = 64, 32, 4, 1e-4, 0.05
+
+
+def load_models():
+    from rlhf_edu.rlhf.lm import load_tiny_lm
+    from rlhf_edu.rlhf.reward_model import load_default_reward_model
+
+    policy, tokenizer = load_tiny_lm()
+    reward_model = load_default_reward_model()
+    return policy, tokenizer, reward_model
+
+
+def as_sequence_classifier(reward_model):
+    """Our RewardModel as a GPT2ForSequenceClassification giving the same normalised score."""
+    from transformers import GPT2ForSequenceClassification
+
+    config = copy.deepcopy(reward_model.backbone.config)
+    config.num_labels = 1
+    config.pad_token_id = reward_model.tokenizer.pad_token_id
+    model = GPT2ForSequenceClassification(config)
+    model.transformer.load_state_dict(reward_model.backbone.state_dict())
+    head = torch.nn.Linear(config.n_embd, 1, bias=True)
+    std, mean = float(reward_model.reward_std), float(reward_model.reward_mean)
+    with torch.no_grad():
+        head.weight.copy_(reward_model.head.weight / std)
+        head.bias.copy_((reward_model.head.bias - mean) / std)
+    model.score = head
+    return model.eval()
+
+
+def run_ours(prompts, n_updates, seed):
+    from rlhf_edu.rlhf.ppo import RLHFPPOConfig, RLHFPPOTrainer
+
+    policy, tokenizer, reward_model = load_models()
+    config = RLHFPPOConfig(
+        batch_size=BATCH,
+        max_new_tokens=NEW_TOKENS,
+        ppo_epochs=EPOCHS,
+        n_minibatches=1,
+        learning_rate=LR,
+        init_kl_coef=KL_COEF,
+        adaptive_kl=False,
+        missing_eos_penalty=1.0,
+    )
+    trainer = RLHFPPOTrainer(policy, tokenizer, reward_model, prompts, config, seed=seed)
+    trainer.step()  # warm-up (first-call allocations), not timed
+    started = time.perf_counter()
+    trainer.train(n_updates + 1)
+    seconds = time.perf_counter() - started
+    rows = trainer.history.rows[1:]
+    return {
+        "seconds_per_update": seconds / n_updates,
+        "reward": float(np.mean([r["reward"] for r in rows[-3:]])),
+        "kl": float(np.mean([r["kl"] for r in rows[-3:]])),
+    }
+
+
+def run_trl(prompts, n_updates, seed):
+    from datasets import Dataset
+    from trl.experimental.ppo import PPOConfig, PPOTrainer
+
+    policy, tokenizer, reward_model = load_models()
+    seq_cls = as_sequence_classifier(reward_model)
+    value_model = as_sequence_classifier(reward_model)  # TRL's recipe: critic from the RM
+    ref_policy = copy.deepcopy(policy)
+    encoded = [tokenizer.encode(p, add_special_tokens=False) for p in prompts]
+    n_episodes = BATCH * (n_updates + 1)
+    dataset = Dataset.from_dict(
+        {"input_ids": [encoded[i % len(encoded)] for i in range(n_episodes)]}
+    )
+    with tempfile.TemporaryDirectory() as out:
+        args = PPOConfig(
+            output_dir=out,
+            per_device_train_batch_size=BATCH,
+            gradient_accumulation_steps=1,
+            num_mini_batches=1,
+            num_ppo_epochs=EPOCHS,
+            response_length=NEW_TOKENS,
+            temperature=1.0,
+            learning_rate=LR,
+            lr_scheduler_type="constant",  # ours keeps the learning rate constant too
+            kl_coef=KL_COEF,
+            missing_eos_penalty=1.0,
+            stop_token="eos",
+            total_episodes=n_episodes,
+            local_rollout_forward_batch_size=BATCH,
+            num_sample_generations=0,
+            report_to="none",
+            save_strategy="no",
+            logging_steps=1,
+            use_cpu=True,
+            seed=seed,
+            dataloader_num_workers=0,
+        )
+        from transformers import TrainerCallback
+
+        class StepTimes(TrainerCallback):
+            def __init__(self):
+                self.times = []
+
+            def on_step_end(self, args, state, control, **kwargs):
+                self.times.append(time.perf_counter())
+
+        step_times = StepTimes()
+        trainer = PPOTrainer(
+            args=args,
+            processing_class=tokenizer,
+            model=policy,
+            ref_model=ref_policy,
+            reward_model=seq_cls,
+            value_model=value_model,
+            train_dataset=dataset,
+        )
+        trainer.add_callback(step_times)
+        trainer.train()
+    logs = [row for row in trainer.state.log_history if "objective/scores" in row]
+    # the first update (warm-up) is not timed, as for ours
+    times = step_times.times
+    per_update = (times[-1] - times[0]) / (len(times) - 1)
+    return {
+        "seconds_per_update": per_update,
+        "reward": float(np.mean([r["objective/scores"] for r in logs[-3:]])),
+        "kl": float(np.mean([r["objective/kl"] for r in logs[-3:]])),
+        "updates": len(logs),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--updates", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(1)
+    from rlhf_edu.rlhf.corpus import sample_prompts
+
+    prompts = sample_prompts(512, seed=args.seed)
+    trl = run_trl(prompts, args.updates, args.seed)
+    ours = run_ours(prompts, args.updates, args.seed)
+    print(
+        f"\nRLHF PPO, tiny GPT-2, CPU (1 thread): {BATCH} prompts/update, {NEW_TOKENS} new tokens, "
+        f"{EPOCHS} epochs, 1 minibatch, {args.updates} timed updates"
+    )
+    print(f"{'trainer':<10} {'s/update':>9} {'episodes/s':>11} {'reward':>8} {'KL':>7}")
+    for name, r in (("TRL 1.12", trl), ("rlhf_edu", ours)):
+        print(
+            f"{name:<10} {r['seconds_per_update']:>9.3f} {BATCH / r['seconds_per_update']:>11.1f} "
+            f"{r['reward']:>8.3f} {r['kl']:>7.3f}"
+        )
+    ratio = trl["seconds_per_update"] / ours["seconds_per_update"]
+    print(f"speed-up (episodes/s, ours / TRL): {ratio:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,297 @@
+"""Sampling responses from a language-model policy, and scoring them with one forward pass.
+
+A prompt batch is **left-padded** so that every prompt ends in the same column and the first
+response token of every row is predicted from the same position::
+
+    [pad pad  The cat ] [ sat  on  EOS  pad ]
+    [ A  dog  ran fast] [ to  the park  .   ]
+     <-- prompt, P --->  <-- response, T -->
+
+Three details from Huang et al. (2023), "The N implementation details of RLHF with PPO":
+
+* pad is a dedicated token, never EOS — otherwise "the response ended" and "this is padding"
+  are the same token and masks, the reward position and the EOS stop all break;
+* position ids count real tokens only (``cumsum(attention_mask) - 1``), so a left-padded prompt
+  sees the same positions as the same prompt alone;
+* the log-probabilities PPO trains on come from a **forward pass** over prompt + response with
+  the logits divided by the sampling temperature — never from ``generate``'s scores, which may be
+  post-processed and are computed with a KV cache in a different numerical order.
+
+Sampling uses the KV cache: the prompt is read once, then each step feeds one token per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+def check_pad_token(tokenizer) -> tuple[int, int]:
+    """Return ``(pad_token_id, eos_token_id)``; raise if pad is missing or equal to EOS."""
+    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+    if eos is None:
+        raise ValueError("tokenizer has no eos_token_id: responses could never stop")
+    if pad is None:
+        raise ValueError(
+            "tokenizer has no pad token; add a dedicated one (tokenizer.add_special_tokens("
+            "{'pad_token': '<|pad|>'}) and resize the model's embeddings) — do not reuse EOS"
+        )
+    if pad == eos:
+        raise ValueError(
+            f"pad_token_id == eos_token_id == {pad}: padding must be a dedicated token, "
+            "otherwise the response mask, the reward position and the EOS stop break "
+            "(Huang et al. 2023)"
+        )
+    return int(pad), int(eos)
+
+
+def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Positions that count real tokens only: ``cumsum(mask) - 1``, clamped at 0 on padding."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+@dataclass
+class PromptBatch:
+    """Left-padded prompt token ids and their attention mask, each ``(batch, P)``."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+
+
+def encode_prompts(
+    tokenizer,
+    prompts: Sequence[str],
+    max_new_tokens: int,
+    context_length: int,
+    device: str | torch.device = "cpu",
+) -> PromptBatch:
+    """Tokenize and left-pad ``prompts``; raise if one is empty or too long for the context.
+
+    ``context_length`` is the model's ``n_positions``: a prompt of ``n`` tokens needs
+    ``n + max_new_tokens <= context_length``.
+    """
+    if isinstance(prompts, str):
+        raise TypeError("prompts must be a list of strings, got a single string")
+    prompts = list(prompts)
+    if not prompts:
+        raise ValueError("prompts is empty: need at least one prompt")
+    pad, _ = check_pad_token(tokenizer)
+    encoded = tokenizer(prompts, add_special_tokens=True)["input_ids"]
+    bos = tokenizer.bos_token_id
+    rows = []
+    for i, ids in enumerate(encoded):
+        if len(ids) == 0:
+            if bos is None:
+                raise ValueError(f"prompt {i} is empty and the tokenizer has no BOS token")
+            ids = [bos]
+        if len(ids) + max_new_tokens > context_length:
+            raise ValueError(
+                f"prompt {i} has {len(ids)} tokens; with max_new_tokens={max_new_tokens} it "
+                f"needs {len(ids) + max_new_tokens} > the model's context of {context_length} "
+                "positions — shorten the prompt or lower max_new_tokens"
+            )
+        rows.append(ids)
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, ids in enumerate(rows):
+        input_ids[i, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[i, width - len(ids) :] = 1
+    return PromptBatch(input_ids.to(device), attention_mask.to(device))
+
+
+def response_mask_from_tokens(
+    response_ids: torch.Tensor, eos_token_id: int, stop_at_eos: bool = True
+) -> torch.Tensor:
+    """1 for response tokens up to and including the first EOS, 0 after it; ``(batch, T)``.
+
+    Without ``stop_at_eos`` every sampled token counts (EOS is then an ordinary token).
+    """
+    if not stop_at_eos:
+        return torch.ones_like(response_ids, dtype=torch.long)
+    is_eos = (response_ids == eos_token_id).long()
+    eos_before = is_eos.cumsum(-1) - is_eos  # EOS tokens strictly before t
+    return (eos_before == 0).long()
+
+
+@torch.no_grad()
+def sample_responses(
+    model,
+    prompts: PromptBatch,
+    max_new_tokens: int,
+    temperature: float,
+    eos_token_id: int,
+    pad_token_id: int,
+    generator: torch.Generator | None = None,
+    stop_at_eos: bool = True,
+) -> torch.Tensor:
+    """Sample up to ``max_new_tokens`` per row with a KV cache; returns ``(batch, T)`` token ids.
+
+    Tokens after a row's EOS are ``pad_token_id``; the loop stops early when every row has
+    finished, so ``T <= max_new_tokens``. Sampling draws from ``softmax(logits / temperature)``
+    with ``generator`` (on the CPU it must be a CPU generator; sampling happens on the CPU then).
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    attention_mask = prompts.attention_mask
+    position_ids = position_ids_from_mask(attention_mask)
+    out = model(
+        input_ids=prompts.input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    past = out.past_key_values
+    next_logits = out.logits[:, -1]  # (batch, vocab)
+    next_position = position_ids[:, -1:] + 1  # (batch, 1)
+    batch = prompts.input_ids.shape[0]
+    finished = torch.zeros(batch, dtype=torch.bool, device=prompts.input_ids.device)
+    tokens = []
+    ones = torch.ones((batch, 1), dtype=attention_mask.dtype, device=attention_mask.device)
+    for step in range(max_new_tokens):
+        probs = F.softmax(next_logits.float() / temperature, dim=-1)
+        # a draw from `probs` via the exponential race: argmax_i p_i / E_i with E_i ~ Exp(1)
+        # (exact, like torch.multinomial, and several times faster on the CPU)
+        noise = torch.empty(probs.shape, device=generator.device if generator else probs.device)
+        noise.exponential_(generator=generator)
+        token = (probs / noise.to(probs.device)).argmax(dim=-1)
+        token = token.masked_fill(finished, pad_token_id)  # (batch,)
+        tokens.append(token)
+        if stop_at_eos:
+            finished = finished | (token == eos_token_id)
+            if bool(finished.all()):
+                break
+        if step == max_new_tokens - 1:
+            break
+        attention_mask = torch.cat([attention_mask, ones], dim=1)
+        out = model(
+            input_ids=token[:, None],
+            attention_mask=attention_mask,
+            position_ids=next_position,
+            past_key_values=past,
+            use_cache=True,
+        )
+        past = out.past_key_values
+        next_logits = out.logits[:, -1]
+        next_position = next_position + 1
+    return torch.stack(tokens, dim=1)
+
+
+def response_logits_and_hidden(
+    model,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    n_response: int,
+    temperature: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Temperature-scaled logits that predict each response token, and the hidden states there.
+
+    ``input_ids`` is prompt + response, ``(batch, P + T)``; returns logits ``(batch, T, vocab)``
+    (divided by ``temperature``) and hidden states ``(batch, T, d)`` at positions
+    ``P - 1 ... P + T - 2``: the context *before* each response token, which is also the state
+    whose value ``V(s_t)`` the critic estimates. Only those ``T`` positions go through the output
+    layer (the prompt's logits are never needed).
+    """
+    position_ids = position_ids_from_mask(attention_mask)
+    hidden = model.transformer(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
+    ).last_hidden_state
+    hidden = hidden[:, -n_response - 1 : -1]  # (batch, T, d)
+    logits = model.lm_head(hidden) / temperature
+    return logits, hidden
+
+
+def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """``log pi(token_t | context)`` from logits ``(batch, T, vocab)``; returns ``(batch, T)``."""
+    logprobs = F.log_softmax(logits.float(), dim=-1)
+    return logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+
+
+def decode_responses(
+    tokenizer, response_ids: torch.Tensor, response_mask: torch.Tensor
+) -> list[str]:
+    """Text of each response: the masked-in tokens, special tokens (EOS, pad) dropped."""
+    texts = []
+    for ids, mask in zip(response_ids.tolist(), response_mask.tolist()):
+        kept = [t for t, m in zip(ids, mask) if m]
+        texts.append(tokenizer.decode(kept, skip_special_tokens=True))
+    return texts
+
+
+@dataclass
+class SampleEvaluation:
+    """Samples of a policy and their mean reward-model score, true utility and KL to a reference."""
+
+    prompts: list[str]
+    responses: list[str]
+    scores: list[float]
+    utilities: list[float] | None
+    kls: list[float]  # per response: sum_t log pi(y_t) - log pi_ref(y_t)
+
+    @property
+    def reward(self) -> float:
+        return float(sum(self.scores) / len(self.scores))
+
+    @property
+    def true_utility(self) -> float | None:
+        return None if self.utilities is None else float(sum(self.utilities) / len(self.utilities))
+
+    @property
+    def kl(self) -> float:
+        return float(sum(self.kls) / len(self.kls))
+
+
+@torch.no_grad()
+def sample_and_score(
+    policy,
+    ref_policy,
+    tokenizer,
+    prompts: Sequence[str],
+    reward,
+    true_utility=None,
+    max_new_tokens: int = 32,
+    temperature: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 64,
+) -> SampleEvaluation:
+    """Sample one response per prompt from ``policy`` and measure it.
+
+    ``reward`` is ``reward(prompts, responses)`` or an object with ``.score``; ``true_utility`` an
+    optional ``utility(prompt, response)``. The KL of each response is ``log pi(y|x) -
+    log pi_ref(y|x)`` (both at ``temperature``), whose mean estimates ``KL(pi || pi_ref)``.
+    """
+    pad, eos = check_pad_token(tokenizer)
+    score_fn = reward.score if hasattr(reward, "score") else reward
+    device = next(policy.parameters()).device
+    context = int(getattr(policy.config, "n_positions", 1024))
+    generator = torch.Generator().manual_seed(int(seed))
+    prompts = list(prompts)
+    responses: list[str] = []
+    kls: list[float] = []
+    for start in range(0, len(prompts), batch_size):
+        chunk = prompts[start : start + batch_size]
+        batch = encode_prompts(tokenizer, chunk, max_new_tokens, context, device)
+        response_ids = sample_responses(
+            policy, batch, max_new_tokens, temperature, eos, pad, generator=generator
+        )
+        mask = response_mask_from_tokens(response_ids, eos)
+        ids = torch.cat([batch.input_ids, response_ids], 1)
+        attention = torch.cat([batch.attention_mask, mask], 1)
+        n = response_ids.shape[1]
+        lp = token_logprobs(
+            response_logits_and_hidden(policy, ids, attention, n, temperature)[0], response_ids
+        )
+        ref_lp = token_logprobs(
+            response_logits_and_hidden(ref_policy, ids, attention, n, temperature)[0], response_ids
+        )
+        kls += ((lp - ref_lp) * mask).sum(1).tolist()
+        responses += decode_responses(tokenizer, response_ids, mask)
+    scores = torch.as_tensor(score_fn(prompts, responses), dtype=torch.float32).flatten().tolist()
+    utilities = None
+    if true_utility is not None:
+        utilities = [float(true_utility(p, r)) for p, r in zip(prompts, responses)]
+    return SampleEvaluation(prompts, responses, scores, utilities, kls)

@@ -1,0 +1,1 @@
+"""Stored experiment results the notebooks load (written by ``python -m rlhf_edu.rlhf.ppo_results``)."""

@@ -1,0 +1,625 @@
+"""A Bradley-Terry reward model: the tiny LM's backbone with a scalar head.
+
+The reward model ``r_phi(x, y)`` reads the prompt ``x`` and the response ``y`` (followed by the end
+token) and outputs one number, taken from the hidden state at the *last non-pad token*. It is fit
+to preference pairs ``(x, y_chosen, y_rejected)`` by maximum likelihood under Bradley-Terry:
+
+    P(y_chosen > y_rejected) = sigmoid(r_phi(x, y_chosen) - r_phi(x, y_rejected))
+    loss = mean over pairs of -log sigmoid(r_chosen - r_rejected - margin)
+
+(the optional ``margin`` asks the chosen response to win by at least that much). Its quality is the
+*pairwise accuracy* on held-out pairs, mean(r_chosen > r_rejected), which -- with a synthetic
+labeler -- can be compared with the Bayes-optimal accuracy of the same pairs
+(:func:`rlhf_edu.rlhf.preferences.bayes_optimal_accuracy`).
+
+Only differences of rewards are identified, so after training the scores are *normalized* to mean 0
+and std 1 under the reference policy's own samples (stored as buffers and saved with the model):
+``score = (r_phi - mean) / std``. RLHF then starts from rewards of a known scale.
+
+Details that matter (Ziegler et al. 2019; Huang et al. 2023): the head starts small
+(normal, std 1/sqrt(d_model + 1)), dropout is off, padding uses a dedicated pad token, and position
+ids count real tokens only, so left and right padding give the same score.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import GPT2Config, GPT2LMHeadModel, GPT2Model, PreTrainedTokenizerFast
+
+from rlhf_edu.rlhf.lm import (
+    build_once,
+    check_vocab,
+    default_cache_dir,
+    disable_dropout,
+    encode_prompt_response,
+    load_tiny_lm,
+    position_ids_from_mask,
+    quiet_transformers,
+    sample_responses,
+)
+from rlhf_edu.rlhf.preferences import (
+    DEFAULT_LABELER,
+    PreferencePair,
+    bayes_optimal_accuracy,
+    get_labeler,
+    make_synthetic_pairs,
+)
+from rlhf_edu.utils import (
+    History,
+    check_seed,
+    latest_checkpoint,
+    load_checkpoint,
+    progress,
+    save_checkpoint,
+)
+
+#: Bump when the default reward model's recipe changes (older cached ones are then ignored).
+REWARD_MODEL_VERSION = 3
+
+
+# ---------------------------------------------------------------------------------------------
+# The loss and the metric (pure functions)
+# ---------------------------------------------------------------------------------------------
+
+
+def bradley_terry_loss(
+    r_chosen: torch.Tensor, r_rejected: torch.Tensor, margin: float | torch.Tensor = 0.0
+) -> torch.Tensor:
+    """mean of -log sigmoid(r_chosen - r_rejected - margin): the Bradley-Terry negative
+    log-likelihood of the labels (with ``margin`` > 0 the chosen must win by that much)."""
+    if r_chosen.shape != r_rejected.shape:
+        raise ValueError(
+            f"r_chosen and r_rejected must have the same shape, got {tuple(r_chosen.shape)} "
+            f"and {tuple(r_rejected.shape)}"
+        )
+    return -F.logsigmoid(r_chosen - r_rejected - margin).mean()
+
+
+def pairwise_accuracy(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> float:
+    """The fraction of pairs where the chosen response scores higher (a tie counts one half)."""
+    if r_chosen.shape != r_rejected.shape:
+        raise ValueError(
+            f"r_chosen and r_rejected must have the same shape, got {tuple(r_chosen.shape)} "
+            f"and {tuple(r_rejected.shape)}"
+        )
+    if r_chosen.numel() == 0:
+        raise ValueError("pairwise_accuracy needs at least one pair")
+    wins = (r_chosen > r_rejected).double() + 0.5 * (r_chosen == r_rejected).double()
+    return float(wins.mean())
+
+
+# ---------------------------------------------------------------------------------------------
+# The model
+# ---------------------------------------------------------------------------------------------
+
+
+class RewardModel(nn.Module):
+    """GPT-2 backbone + a scalar head read at the last non-pad token of prompt + response + EOS."""
+
+    def __init__(self, backbone: GPT2Model, tokenizer: PreTrainedTokenizerFast) -> None:
+        super().__init__()
+        if len(tokenizer) != backbone.get_input_embeddings().num_embeddings:
+            raise ValueError(
+                f"tokenizer vocabulary ({len(tokenizer)} tokens) does not match the backbone's "
+                f"embedding table ({backbone.get_input_embeddings().num_embeddings} rows)"
+            )
+        self.backbone = disable_dropout(backbone)
+        self.tokenizer = tokenizer
+        d_model = backbone.config.n_embd
+        self.head = nn.Linear(d_model, 1)
+        nn.init.normal_(self.head.weight, std=1.0 / math.sqrt(d_model + 1))
+        nn.init.zeros_(self.head.bias)
+        # normalization under the reference policy: score = (raw - mean) / std
+        self.register_buffer("reward_mean", torch.tensor(0.0))
+        self.register_buffer("reward_std", torch.tensor(1.0))
+        self.eval()
+
+    @classmethod
+    def from_lm(cls, lm: GPT2LMHeadModel, tokenizer: PreTrainedTokenizerFast) -> RewardModel:
+        """A reward model whose backbone starts as a copy of the LM's transformer."""
+        check_vocab(lm, tokenizer)
+        return cls(copy.deepcopy(lm.transformer), tokenizer)
+
+    @property
+    def max_length(self) -> int:
+        return int(self.backbone.config.n_positions)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Raw (unnormalized) rewards, (batch,), for (batch, seq_len) ids padded left or right."""
+        hidden = self.backbone(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids_from_mask(attention_mask),
+        ).last_hidden_state  # (batch, seq_len, d_model)
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        last = (positions * attention_mask).argmax(-1)  # index of the last real token, (batch,)
+        last_hidden = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+        return self.head(last_hidden).squeeze(-1)
+
+    def normalize(self, raw: torch.Tensor) -> torch.Tensor:
+        """(raw - mean) / std with the stored normalization."""
+        return (raw - self.reward_mean) / self.reward_std
+
+    def encode(self, prompts: Sequence[str], responses: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Token ids of prompt + response + EOS, right-padded and cut to ``max_length``."""
+        batch = encode_prompt_response(
+            self.tokenizer, prompts, responses, add_eos=True, padding_side="right"
+        )
+        return {k: v[:, : self.max_length] for k, v in batch.items()}
+
+    @torch.no_grad()
+    def raw_scores(
+        self, prompts: Sequence[str], responses: Sequence[str], batch_size: int = 128
+    ) -> torch.Tensor:
+        """Unnormalized rewards of (prompt, response) pairs: (n,)."""
+        was_training = self.training
+        self.eval()
+        device = self.head.weight.device
+        out = []
+        for start in range(0, len(prompts), batch_size):
+            batch = self.encode(
+                prompts[start : start + batch_size], responses[start : start + batch_size]
+            )
+            out.append(
+                self(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+                .float()
+                .cpu()
+            )
+        self.train(was_training)
+        return torch.cat(out) if out else torch.zeros(0)
+
+    def score(
+        self, prompts: Sequence[str], responses: Sequence[str], batch_size: int = 128
+    ) -> torch.Tensor:
+        """Normalized rewards (mean 0, std 1 under the reference policy): (n,), no gradient."""
+        if isinstance(prompts, str) or isinstance(responses, str):
+            raise TypeError("prompts and responses must be lists of strings, not a single string")
+        return self.normalize(self.raw_scores(prompts, responses, batch_size).to(self.reward_std))
+
+    @torch.no_grad()
+    def score_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Normalized rewards of already-tokenized prompt + response (+ EOS): (batch,)."""
+        return self.normalize(self(input_ids, attention_mask))
+
+    def set_normalization(self, mean: float, std: float) -> None:
+        if not std > 0:
+            raise ValueError(f"std must be > 0, got {std}")
+        self.reward_mean.fill_(float(mean))
+        self.reward_std.fill_(float(std))
+
+    def normalize_under(
+        self, prompts: Sequence[str], responses: Sequence[str]
+    ) -> tuple[float, float]:
+        """Set mean/std so these samples (the reference policy's) score mean 0, std 1."""
+        raw = self.raw_scores(prompts, responses).double()
+        mean, std = float(raw.mean()), float(raw.std().clamp(min=1e-6))
+        self.set_normalization(mean, std)
+        return mean, std
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, path: str | os.PathLike, metadata: dict | None = None) -> Path:
+        """Write ``config.json`` (backbone), ``reward_model.safetensors``, the tokenizer and
+        ``reward_model.json`` (normalization and ``metadata``) to the folder ``path``."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        with quiet_transformers():
+            self.backbone.config.save_pretrained(path)
+            self.tokenizer.save_pretrained(path)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(path / "reward_model.safetensors"))
+        info = {
+            "version": REWARD_MODEL_VERSION,
+            "reward_mean": float(self.reward_mean),
+            "reward_std": float(self.reward_std),
+            "metadata": metadata or {},
+        }
+        (path / "reward_model.json").write_text(json.dumps(info, indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> RewardModel:
+        """Load a reward model saved with ``save`` (eval mode, dropout off)."""
+        from safetensors.torch import load_file
+        from transformers import AutoTokenizer
+
+        path = Path(path)
+        if not (path / "reward_model.safetensors").is_file():
+            raise FileNotFoundError(f"no reward model in {path} (missing reward_model.safetensors)")
+        with quiet_transformers():
+            config = GPT2Config.from_pretrained(path)
+            tokenizer = AutoTokenizer.from_pretrained(path)
+        model = cls(GPT2Model(config), tokenizer)
+        model.load_state_dict(load_file(str(path / "reward_model.safetensors")))
+        model.eval()
+        return model
+
+    @staticmethod
+    def metadata(path: str | os.PathLike) -> dict:
+        """The ``metadata`` saved with a reward model (training metrics, recipe)."""
+        return json.loads((Path(path) / "reward_model.json").read_text())["metadata"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RewardModelConfig:
+    """Hyperparameters of reward-model training (validated)."""
+
+    epochs: int = 2
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    margin: float = 0.0
+    warmup_steps: int = 20
+    eval_every: int = 50
+    eval_at: tuple[int, ...] = ()  # extra steps to evaluate at (e.g. a log-spaced learning curve)
+    eval_fraction: float = 0.1  # held out when no eval_pairs are given
+    checkpoint_every: int = 0  # steps; 0 = only at the end (when a checkpoint_dir is given)
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        for name in ("warmup_steps", "checkpoint_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not self.margin >= 0:
+            raise ValueError(f"margin must be >= 0, got {self.margin}")
+        if not 0 < self.eval_fraction < 1:
+            raise ValueError(f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
+
+
+def _encode_pairs(
+    model: RewardModel, pairs: Sequence[PreferencePair]
+) -> tuple[list[list[int]], list[list[int]]]:
+    tok, eos, limit = model.tokenizer, model.tokenizer.eos_token_id, model.max_length
+
+    def ids(prompt: str, response: str) -> list[int]:
+        row = tok.encode(prompt, add_special_tokens=False) + tok.encode(
+            response, add_special_tokens=False
+        )
+        return (row + [eos])[:limit]
+
+    return [ids(p.prompt, p.chosen) for p in pairs], [ids(p.prompt, p.rejected) for p in pairs]
+
+
+def _length_bucketed(
+    order: np.ndarray, lengths: np.ndarray, batch_size: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Reorder a shuffled epoch so each batch holds pairs of similar length (less padding, faster),
+    keeping the batches themselves in random order. Works in windows of 50 batches."""
+    window = 50 * batch_size
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = order[start : start + window]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return np.concatenate([batches[i] for i in rng.permutation(len(batches))])
+
+
+def _batch(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = torch.tensor(row)
+        attention_mask[i, : len(row)] = 1
+    return input_ids, attention_mask
+
+
+def _pair_rewards(
+    model: RewardModel, chosen: list[list[int]], rejected: list[list[int]]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw rewards of chosen and rejected in one forward pass: two (batch,) tensors."""
+    input_ids, attention_mask = _batch(chosen + rejected, model.tokenizer.pad_token_id)
+    rewards = model(input_ids, attention_mask)
+    return rewards[: len(chosen)], rewards[len(chosen) :]
+
+
+@torch.no_grad()
+def evaluate_reward_model(
+    model: RewardModel, pairs: Sequence[PreferencePair], batch_size: int = 128, labeler=None
+) -> dict[str, float]:
+    """Held-out ``accuracy`` (mean of r_chosen > r_rejected), ``margin`` (mean r_chosen -
+    r_rejected, raw) and ``loss`` (Bradley-Terry) on ``pairs``; with the synthetic ``labeler``
+    also ``expected_accuracy`` (averaged over its label noise, see ``expected_accuracy``)."""
+    if not pairs:
+        raise ValueError("evaluate_reward_model needs at least one pair")
+    was_training = model.training
+    model.eval()
+    chosen, rejected = _encode_pairs(model, pairs)
+    r_c, r_r = [], []
+    for start in range(0, len(pairs), batch_size):
+        c, r = _pair_rewards(
+            model, chosen[start : start + batch_size], rejected[start : start + batch_size]
+        )
+        r_c.append(c)
+        r_r.append(r)
+    r_chosen, r_rejected = torch.cat(r_c), torch.cat(r_r)
+    model.train(was_training)
+    metrics = {
+        "accuracy": pairwise_accuracy(r_chosen, r_rejected),
+        "margin": float((r_chosen - r_rejected).mean()),
+        "loss": float(bradley_terry_loss(r_chosen, r_rejected)),
+    }
+    if labeler is not None:
+        metrics["expected_accuracy"] = expected_accuracy(
+            r_chosen.numpy(), r_rejected.numpy(), pairs, labeler
+        )
+    return metrics
+
+
+def train_reward_model(
+    pairs: Sequence[PreferencePair],
+    config: RewardModelConfig | None = None,
+    *,
+    eval_pairs: Sequence[PreferencePair] | None = None,
+    lm: tuple[GPT2LMHeadModel, PreTrainedTokenizerFast] | None = None,
+    seed: int = 0,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    labeler=None,
+) -> tuple[RewardModel, History]:
+    """Fit a reward model to preference pairs with the Bradley-Terry loss.
+
+    Args:
+        pairs: training pairs (``eval_fraction`` of them are held out if ``eval_pairs`` is None).
+        config: hyperparameters (defaults: ``RewardModelConfig()``).
+        eval_pairs: held-out pairs for accuracy and margin, logged every ``eval_every`` steps.
+        lm: ``(model, tokenizer)`` whose transformer initialises the backbone (default: the tiny
+            GPT-2 from the cache).
+        seed: initialisation of the head and order of the pairs.
+        checkpoint_dir: where to write checkpoints (every ``checkpoint_every`` steps, and at the
+            end); with ``resume`` training continues from the newest one, giving the same result
+            as an uninterrupted run.
+        labeler: the synthetic labeler of the pairs, if any: evaluations then also log
+            ``eval_expected_accuracy`` (accuracy averaged over its label noise).
+
+    Returns:
+        ``(reward_model, history)``: history rows have ``step``, ``loss``, and at each evaluation
+        ``eval_accuracy``, ``eval_margin``, ``eval_loss``. The model is not normalized yet (see
+        ``RewardModel.normalize_under``).
+    """
+    config = config or RewardModelConfig()
+    seed = check_seed(seed)
+    pairs = list(pairs)
+    if len(pairs) < 2:
+        raise ValueError(f"pairs must hold at least 2 preference pairs, got {len(pairs)}")
+    rng = np.random.default_rng(seed)
+    if eval_pairs is None:
+        order = rng.permutation(len(pairs))
+        n_eval = max(1, int(round(config.eval_fraction * len(pairs))))
+        eval_pairs = [pairs[i] for i in order[:n_eval]]
+        pairs = [pairs[i] for i in order[n_eval:]]
+    eval_pairs = list(eval_pairs)
+
+    lm_model, tokenizer = lm if lm is not None else load_tiny_lm(cache_dir, seed=0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = RewardModel.from_lm(lm_model, tokenizer)
+    chosen, rejected = _encode_pairs(model, pairs)
+
+    # batches run on across epoch boundaries: the last one of a run may be smaller
+    total_steps = math.ceil(len(pairs) * config.epochs / config.batch_size)
+    # the whole data order is fixed up front, so a resumed run sees the same batches
+    lengths = np.array([max(len(c), len(r)) for c, r in zip(chosen, rejected)])
+    schedule = np.concatenate(
+        [_length_bucketed(rng.permutation(len(pairs)), lengths, config.batch_size, rng)
+         for _ in range(config.epochs)]
+    )  # fmt: skip
+
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=config.lr,
+    )
+
+    def lr_at(step: int) -> float:  # linear warm-up, then cosine to 10%
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        frac = (step - config.warmup_steps) / max(1, total_steps - config.warmup_steps)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    history = History()
+    start_step = 0
+    if checkpoint_dir is not None and resume:
+        found = latest_checkpoint(checkpoint_dir)
+        if found is not None:
+            state = load_checkpoint(found)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            history.load_state_dict(state["history"])
+            start_step = int(state["step"])
+
+    def checkpoint(step: int) -> None:
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "history": history.state_dict(),
+            "step": step,
+        }
+        save_checkpoint(state, checkpoint_dir, step=step)
+
+    model.train()
+    for step in progress(range(start_step, total_steps), total=total_steps, initial=start_step,
+                         desc="training reward model"):  # fmt: skip
+        index = schedule[step * config.batch_size : (step + 1) * config.batch_size]
+        r_chosen, r_rejected = _pair_rewards(
+            model, [chosen[i] for i in index], [rejected[i] for i in index]
+        )
+        loss = bradley_terry_loss(r_chosen, r_rejected, config.margin)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        done = step + 1
+        row = {
+            "step": done,
+            "loss": loss.item(),
+            "train_accuracy": pairwise_accuracy(r_chosen, r_rejected),
+        }
+        if done % config.eval_every == 0 or done == total_steps or done in config.eval_at:
+            metrics = evaluate_reward_model(model, eval_pairs, labeler=labeler)
+            row.update({f"eval_{k}": v for k, v in metrics.items()})
+        history.log(**row)
+        if checkpoint_dir is not None and (
+            (config.checkpoint_every and done % config.checkpoint_every == 0) or done == total_steps
+        ):
+            checkpoint(done)
+    model.eval()
+    return model, history
+
+
+# ---------------------------------------------------------------------------------------------
+# The course's default reward model (trained once, cached)
+# ---------------------------------------------------------------------------------------------
+
+#: The recipe of the default reward model: pairs from the "mix" labeler.
+DEFAULT_N_PAIRS = 16_000
+DEFAULT_N_EVAL_PAIRS = 10_000
+DEFAULT_N_NORMALIZATION = 256
+#: One pass over fresh pairs (each pair is seen once), so the held-out accuracy after ``k`` steps
+#: is that of a model trained on ``k * batch_size`` pairs: the learning curve in labeled pairs.
+DEFAULT_CONFIG = RewardModelConfig(
+    epochs=1, batch_size=32, lr=1e-3, eval_every=10**9, eval_at=(4, 8, 16, 32, 63, 125, 250)
+)
+#: Held-out pairs used for that learning curve (the final metrics use all of them).
+DEFAULT_N_CURVE_PAIRS = 1000
+
+
+def expected_accuracy(
+    r_chosen: np.ndarray, r_rejected: np.ndarray, pairs: Sequence[PreferencePair], labeler
+) -> float:
+    """Accuracy of the model's predictions averaged over the labeler's noise (not one draw of it):
+    mean of P_labeler(predicted winner preferred). Never above the Bayes-optimal accuracy."""
+    p_chosen = np.array([labeler.prob_prefers(p.prompt, p.chosen, p.rejected) for p in pairs])
+    r_c, r_r = np.asarray(r_chosen), np.asarray(r_rejected)
+    return float(np.mean(np.where(r_c > r_r, p_chosen, np.where(r_c < r_r, 1 - p_chosen, 0.5))))
+
+
+def held_out_metrics(model: RewardModel, pairs: Sequence[PreferencePair], labeler=None) -> dict:
+    """Accuracy, mean margin and (with the synthetic ``labeler``) the expected and Bayes-optimal
+    accuracy of ``pairs``, from one scoring pass."""
+    prompts = [p.prompt for p in pairs]
+    r_c = model.raw_scores(prompts, [p.chosen for p in pairs])
+    r_r = model.raw_scores(prompts, [p.rejected for p in pairs])
+    metrics = {
+        "accuracy": pairwise_accuracy(r_c, r_r),
+        "eval_margin": float((r_c - r_r).mean()),
+        "n_eval_pairs": len(pairs),
+    }
+    if labeler is not None:
+        metrics["expected_accuracy"] = expected_accuracy(r_c.numpy(), r_r.numpy(), pairs, labeler)
+        metrics["bayes_optimal_accuracy"] = bayes_optimal_accuracy(list(pairs), labeler)
+    return metrics
+
+
+def build_default_reward_model(
+    out_dir: str | os.PathLike,
+    cache_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    labeler: str = DEFAULT_LABELER,
+    n_pairs: int = DEFAULT_N_PAIRS,
+    config: RewardModelConfig | None = None,
+) -> Path:
+    """Train a reward model on synthetic pairs from ``labeler``, normalize it under the tiny LM's
+    samples and save it (with its held-out metrics and training history) to ``out_dir``."""
+    from rlhf_edu.rlhf.corpus import sample_prompts
+
+    seed = check_seed(seed)
+    config = config or DEFAULT_CONFIG
+    started = time.perf_counter()
+    lab = get_labeler(labeler)
+    lm_model, tokenizer = load_tiny_lm(cache_dir, seed=0)
+    train_pairs = make_synthetic_pairs(lab, n_pairs, seed=seed)
+    eval_pairs = make_synthetic_pairs(lab, DEFAULT_N_EVAL_PAIRS, seed=seed + 10_000)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model, history = train_reward_model(
+            train_pairs,
+            config,
+            eval_pairs=eval_pairs[:DEFAULT_N_CURVE_PAIRS],
+            lm=(lm_model, tokenizer),
+            seed=seed,
+            labeler=lab,
+        )
+        prompts = sample_prompts(DEFAULT_N_NORMALIZATION, seed=seed + 20_000)
+        responses = sample_responses(lm_model, tokenizer, prompts, seed=seed)
+        model.normalize_under(prompts, responses)
+        metrics = held_out_metrics(model, eval_pairs, lab)
+    finally:
+        torch.set_num_threads(before)
+    metadata = {
+        "labeler": lab.name,
+        "temperature": lab.temperature,
+        "n_pairs": n_pairs,
+        "n_curve_pairs": DEFAULT_N_CURVE_PAIRS,
+        **metrics,
+        "batch_size": config.batch_size,
+        "seed": seed,
+        "config": asdict(config),
+        "train_seconds": round(time.perf_counter() - started, 1),
+    }
+    out_dir = Path(out_dir)
+    model.save(out_dir, metadata=metadata)
+    history.to_csv(out_dir / "history.csv")
+    return out_dir
+
+
+def default_reward_model_dir(cache_dir: str | os.PathLike | None = None, seed: int = 0) -> Path:
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return cache / f"reward-model-{DEFAULT_LABELER}-v{REWARD_MODEL_VERSION}-seed{check_seed(seed)}"
+
+
+def ensure_default_reward_model(cache_dir: str | os.PathLike | None = None, seed: int = 0) -> Path:
+    """Train the default reward model into the cache unless it is there; return its folder."""
+    folder = default_reward_model_dir(cache_dir, seed)
+    return build_once(
+        folder.parent,
+        folder.name,
+        lambda tmp: build_default_reward_model(tmp, cache_dir=cache_dir, seed=seed),
+    )
+
+
+def load_default_reward_model(
+    cache_dir: str | os.PathLike | None = None, seed: int = 0
+) -> RewardModel:
+    """The course's reward model for the "mix" labeler, trained once into the cache (~1.5 min).
+
+    ``RewardModel.metadata(default_reward_model_dir(cache_dir, seed))`` holds its held-out
+    accuracy and the Bayes-optimal accuracy of the same pairs.
+    """
+    return RewardModel.load(ensure_default_reward_model(cache_dir, seed))

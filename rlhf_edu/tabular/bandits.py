@@ -1,0 +1,221 @@
+"""Bandit agents (Sutton & Barto, Chapter 2).
+
+Action-value methods keep an estimate ``Q(a)`` of each arm's mean reward:
+
+    sample average:   N(a) <- N(a) + 1;  Q(a) <- Q(a) + (R - Q(a)) / N(a)
+    constant step:    Q(a) <- Q(a) + alpha * (R - Q(a))     (tracks a changing bandit)
+
+and choose epsilon-greedily (optimistic initial values ``Q_1(a) = 5`` make even a greedy agent
+explore), or by the upper confidence bound
+
+    A_t = argmax_a [ Q(a) + c * sqrt(ln t / N(a)) ]          (an untried arm counts as maximal).
+
+The gradient bandit keeps preferences ``H(a)``, acts with ``pi = softmax(H)`` and climbs the
+expected reward:  ``H(a) <- H(a) + alpha * (R - baseline) * (1[a = A_t] - pi(a))``.
+
+``run_testbed`` runs one method on ``n_runs`` bandit problems at once (vectorised over runs), which
+is how Figure 2.2's 2000 runs x 1000 steps take about a second.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rlhf_edu.envs.bandits import BanditTestbed
+from rlhf_edu.tabular.checks import check_alpha, check_epsilon, check_n_episodes, check_rng
+from rlhf_edu.utils.seeding import check_seed
+
+BANDIT_METHODS = ("epsilon_greedy", "ucb", "gradient")
+
+
+# --------------------------------------------------------------------- pure pieces
+def sample_average_update(Q: np.ndarray, N: np.ndarray, a: int, r: float) -> None:
+    """Incremental sample average, in place: ``N[a] += 1; Q[a] += (r - Q[a]) / N[a]``."""
+    N[a] += 1
+    Q[a] += (r - Q[a]) / N[a]
+
+
+def ucb_action(Q: np.ndarray, N: np.ndarray, t: int, c: float) -> int:
+    """Upper-confidence-bound choice at step ``t`` (1-based): untried arms first (lowest index),
+    else ``argmax_a Q[a] + c * sqrt(ln t / N[a])`` (first index on ties)."""
+    untried = np.flatnonzero(N == 0)
+    if untried.size:
+        return int(untried[0])
+    upper_bounds = Q + c * np.sqrt(np.log(t) / N)
+    return int(np.argmax(upper_bounds))
+
+
+def softmax(H: np.ndarray) -> np.ndarray:
+    """``exp(H) / sum exp(H)`` along the last axis, computed stably."""
+    z = np.exp(H - np.max(H, axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def gradient_bandit_update(H: np.ndarray, a: int, r: float, baseline: float, alpha: float) -> None:
+    """Gradient-bandit step, in place: ``H += alpha * (r - baseline) * (one_hot(a) - softmax(H))``."""
+    pi = softmax(H)
+    one_hot = np.zeros_like(H)
+    one_hot[a] = 1.0
+    H += alpha * (r - baseline) * (one_hot - pi)
+
+
+# ------------------------------------------------------------------ one agent, one bandit
+class EpsilonGreedyAgent:
+    """Epsilon-greedy with sample averages (``alpha=None``) or a constant step, optional optimism."""
+
+    def __init__(
+        self,
+        k: int,
+        epsilon: float,
+        seed: int,
+        initial_value: float = 0.0,
+        alpha: float | None = None,
+    ):
+        self.k = check_n_episodes(k, "k")
+        self.epsilon = check_epsilon(epsilon)
+        self.alpha = None if alpha is None else check_alpha(alpha)
+        self.rng = np.random.default_rng(check_seed(seed))
+        self.Q = np.full(self.k, float(initial_value))
+        self.N = np.zeros(self.k)
+
+    def act(self) -> int:
+        if self.rng.random() < self.epsilon:
+            return int(self.rng.integers(self.k))
+        best = np.flatnonzero(self.Q == self.Q.max())
+        return int(self.rng.choice(best))
+
+    def update(self, a: int, r: float) -> None:
+        if self.alpha is None:
+            sample_average_update(self.Q, self.N, a, r)
+        else:
+            self.N[a] += 1
+            self.Q[a] += self.alpha * (r - self.Q[a])
+
+
+class UCBAgent:
+    """Upper-confidence-bound action selection with sample averages."""
+
+    def __init__(self, k: int, c: float, seed: int = 0):
+        self.k = check_n_episodes(k, "k")
+        if not c >= 0:
+            raise ValueError(f"c must be >= 0, got {c}")
+        self.c = float(c)
+        self.Q, self.N, self.t = np.zeros(self.k), np.zeros(self.k), 0
+
+    def act(self) -> int:
+        self.t += 1
+        return ucb_action(self.Q, self.N, self.t, self.c)
+
+    def update(self, a: int, r: float) -> None:
+        sample_average_update(self.Q, self.N, a, r)
+
+
+class GradientBanditAgent:
+    """Softmax over preferences; the baseline is the running average reward (or 0)."""
+
+    def __init__(self, k: int, alpha: float, seed: int, baseline: bool = True):
+        self.k = check_n_episodes(k, "k")
+        self.alpha = check_alpha(alpha)
+        self.use_baseline = bool(baseline)
+        self.rng = np.random.default_rng(check_seed(seed))
+        self.H = np.zeros(self.k)
+        self.average_reward, self.t = 0.0, 0
+
+    def act(self) -> int:
+        return int(self.rng.choice(self.k, p=softmax(self.H)))
+
+    def update(self, a: int, r: float) -> None:
+        self.t += 1
+        self.average_reward += (r - self.average_reward) / self.t
+        baseline = self.average_reward if self.use_baseline else 0.0
+        gradient_bandit_update(self.H, a, r, baseline, self.alpha)
+
+
+# ------------------------------------------------------------- many runs at once
+def run_testbed(
+    method: str,
+    n_runs: int,
+    n_steps: int,
+    seed: int,
+    *,
+    k: int = 10,
+    epsilon: float = 0.1,
+    initial_value: float = 0.0,
+    alpha: float | None = None,
+    c: float = 2.0,
+    baseline: bool = True,
+    q_star_mean: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Average reward and fraction of optimal actions per step over ``n_runs`` testbed problems.
+
+    Args:
+        method: "epsilon_greedy" (``epsilon``, ``initial_value``, ``alpha=None`` for sample
+            averages), "ucb" (``c``) or "gradient" (``alpha``, ``baseline``).
+        n_runs, n_steps: the figure's runs and steps (>= 1).
+        seed: one seed for the problems and the agents' choices.
+        q_star_mean: mean of the true values (Figure 2.5 uses +4 for the gradient bandit).
+
+    Returns:
+        ``(average_reward, optimal_fraction)``, each shape (n_steps,).
+    """
+    if method not in BANDIT_METHODS:
+        raise ValueError(f"method must be one of {BANDIT_METHODS}, got {method!r}")
+    n_runs, n_steps = check_n_episodes(n_runs, "n_runs"), check_n_episodes(n_steps, "n_steps")
+    epsilon = check_epsilon(epsilon)
+    seed = check_seed(seed)
+    if alpha is not None:
+        alpha = check_alpha(alpha)
+    if method == "gradient" and alpha is None:
+        raise ValueError("alpha must be given (in (0, 1]) for the gradient bandit")
+    testbed = BanditTestbed(k=k, n_runs=n_runs, seed=seed, mean=q_star_mean)
+    rng = np.random.default_rng((seed, 1))
+    runs = np.arange(n_runs)
+    Q = np.full((n_runs, k), float(initial_value))  # (n_runs, k)
+    N = np.zeros((n_runs, k))
+    H = np.zeros((n_runs, k))
+    average_reward_so_far = np.zeros(n_runs)
+    mean_reward = np.zeros(n_steps)
+    optimal_fraction = np.zeros(n_steps)
+    for t in range(n_steps):
+        if method == "epsilon_greedy":
+            # greedy with random tie-breaking: add a tiny random jitter only among the maxima
+            is_max = Q == Q.max(axis=1, keepdims=True)
+            greedy = np.argmax(is_max * rng.random((n_runs, k)), axis=1)
+            explore = rng.random(n_runs) < epsilon
+            actions = np.where(explore, rng.integers(k, size=n_runs), greedy)
+        elif method == "ucb":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                upper = Q + c * np.sqrt(np.log(t + 1) / N)
+            upper[N == 0] = np.inf  # untried arms are maximal
+            actions = np.argmax(upper, axis=1)
+        else:
+            pi = softmax(H)  # (n_runs, k)
+            actions = (pi.cumsum(axis=1) > rng.random((n_runs, 1))).argmax(axis=1)
+        rewards = testbed.pull(actions)  # (n_runs,)
+        if method == "gradient":
+            average_reward_so_far += (rewards - average_reward_so_far) / (t + 1)
+            baseline_value = average_reward_so_far if baseline else 0.0
+            one_hot = np.zeros((n_runs, k))
+            one_hot[runs, actions] = 1.0
+            H += alpha * (rewards - baseline_value)[:, None] * (one_hot - pi)
+        else:
+            N[runs, actions] += 1
+            step = 1.0 / N[runs, actions] if alpha is None else alpha
+            Q[runs, actions] += step * (rewards - Q[runs, actions])
+        mean_reward[t] = rewards.mean()
+        optimal_fraction[t] = np.mean(actions == testbed.optimal_action)
+    return mean_reward, optimal_fraction
+
+
+__all__ = [
+    "BANDIT_METHODS",
+    "EpsilonGreedyAgent",
+    "GradientBanditAgent",
+    "UCBAgent",
+    "check_rng",
+    "gradient_bandit_update",
+    "run_testbed",
+    "sample_average_update",
+    "softmax",
+    "ucb_action",
+]

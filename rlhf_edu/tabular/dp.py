@@ -1,0 +1,192 @@
+"""Dynamic programming on a known MDP (Sutton & Barto, Chapter 4).
+
+Bellman expectation backup (policy evaluation), for a policy ``pi[s, a]``:
+
+    V(s) <- sum_a pi(a|s) [ R(s, a) + gamma * sum_s' P(s'|s, a) V(s') ]
+
+Bellman optimality backup (value iteration):
+
+    V(s) <- max_a [ R(s, a) + gamma * sum_s' P(s'|s, a) V(s') ]
+
+Policy iteration alternates full evaluation with greedy improvement and stops when the policy is
+stable. "Stable" must tolerate ties: a state keeps its action while that action is still among
+the best (S&B Exercise 4.4), otherwise two equally good actions can swap forever.
+Terminal states have value 0 by definition and are never backed up.
+
+``finite_horizon_evaluation`` answers "what happens within the time limit": with reward 1 at the
+goal and gamma 1, ``V_H(s)`` is the probability of reaching the goal within ``H`` steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rlhf_edu.envs.mdp import TabularMDP
+
+#: Sweeps after which policy_evaluation / value_iteration give up (RuntimeError).
+MAX_SWEEPS = 100_000
+
+
+def check_gamma(gamma: float) -> float:
+    """Return ``gamma`` as a float if it lies in [0, 1], else raise ValueError."""
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float, np.floating, np.integer)):
+        raise TypeError(f"gamma must be a number in [0, 1], got {type(gamma).__name__}")
+    if not 0.0 <= float(gamma) <= 1.0:
+        raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+    return float(gamma)
+
+
+def _check_mdp(mdp: TabularMDP) -> TabularMDP:
+    if not isinstance(mdp, TabularMDP):
+        raise TypeError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+    return mdp
+
+
+def _check_theta(theta: float) -> float:
+    if not float(theta) > 0:
+        raise ValueError(f"theta must be > 0, got {theta}")
+    return float(theta)
+
+
+def q_from_v(mdp: TabularMDP, V: np.ndarray, gamma: float) -> np.ndarray:
+    """Action values from state values: ``Q[s, a] = R[s, a] + gamma * sum_s' P[s, a, s'] V[s']``.
+
+    Terminal states get ``Q = 0``.
+    """
+    V = np.where(mdp.terminal, 0.0, np.asarray(V, dtype=np.float64))
+    Q = mdp.R + gamma * mdp.P @ V  # (S, A)
+    Q[mdp.terminal] = 0.0
+    return Q
+
+
+def greedy_policy(Q: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+    """One-hot (S, A) policy choosing, in each state, the first action within ``tol`` of the best."""
+    Q = np.asarray(Q, dtype=np.float64)
+    best = Q >= Q.max(axis=1, keepdims=True) - tol
+    policy = np.zeros_like(Q)
+    policy[np.arange(Q.shape[0]), best.argmax(axis=1)] = 1.0
+    return policy
+
+
+def policy_evaluation(
+    mdp: TabularMDP,
+    policy: np.ndarray,
+    gamma: float,
+    theta: float = 1e-8,
+) -> np.ndarray:
+    """Iterative policy evaluation: sweep the Bellman expectation backup until ``max |dV| < theta``.
+
+    Args:
+        mdp: the MDP.
+        policy: (S, A) action probabilities, rows summing to 1.
+        gamma: discount in [0, 1]. With gamma = 1 the policy must end episodes with probability 1.
+        theta: stopping threshold (> 0). Gives up (RuntimeError) after ``MAX_SWEEPS`` sweeps.
+
+    Returns:
+        V, shape (S,).
+    """
+    mdp = _check_mdp(mdp)
+    gamma, theta = check_gamma(gamma), _check_theta(theta)
+    P_pi, R_pi = mdp.policy_transitions(policy)  # (S, S), (S,)
+    continuing = ~mdp.terminal
+    V = np.zeros(mdp.n_states)
+    for _ in range(MAX_SWEEPS):
+        V_new = np.where(continuing, R_pi + gamma * P_pi @ V, 0.0)
+        delta = np.max(np.abs(V_new - V))
+        V = V_new
+        if delta < theta:
+            return V
+    raise RuntimeError(
+        f"policy_evaluation did not converge in {MAX_SWEEPS} sweeps (gamma={gamma}); "
+        "with gamma = 1 the policy must reach a terminal state with probability 1"
+    )
+
+
+def policy_iteration(
+    mdp: TabularMDP, gamma: float, theta: float = 1e-8, *, max_iterations: int = 1_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Policy iteration; returns ``(V, policy)`` with a deterministic one-hot (S, A) policy.
+
+    Starts from the uniform random policy (which ends episodes with probability 1 in the course's
+    worlds, so its evaluation converges even with gamma = 1). Improvement keeps the current action whenever it is still greedy (ties do not count as
+    improvement), so the loop terminates even when several policies are optimal.
+    """
+    mdp = _check_mdp(mdp)
+    gamma, theta = check_gamma(gamma), _check_theta(theta)
+    n_states, n_actions = mdp.n_states, mdp.n_actions
+    policy = np.full((n_states, n_actions), 1.0 / n_actions)  # start: uniform random
+    actions = None
+    for _ in range(int(max_iterations)):
+        V = policy_evaluation(mdp, policy, gamma, theta)
+        Q = q_from_v(mdp, V, gamma)
+        best = Q.argmax(axis=1)
+        if actions is not None:
+            # Exercise 4.4: keep the old action when it is still (within tolerance) the best.
+            old_still_best = Q[np.arange(n_states), actions] >= Q.max(axis=1) - 1e-9 * (
+                1 + np.abs(Q).max()
+            )
+            best = np.where(old_still_best, actions, best)
+            if np.array_equal(best, actions):
+                return V, policy
+        actions = best
+        policy = np.zeros((n_states, n_actions))
+        policy[np.arange(n_states), actions] = 1.0
+    raise RuntimeError(f"policy_iteration did not stabilise in {max_iterations} iterations")
+
+
+def value_iteration(
+    mdp: TabularMDP, gamma: float, theta: float = 1e-8
+) -> tuple[np.ndarray, np.ndarray]:
+    """Value iteration; returns ``(V, policy)``, the greedy one-hot policy for the converged V."""
+    mdp = _check_mdp(mdp)
+    gamma, theta = check_gamma(gamma), _check_theta(theta)
+    V = np.zeros(mdp.n_states)
+    for _ in range(MAX_SWEEPS):
+        V_new = q_from_v(mdp, V, gamma).max(axis=1)
+        delta = np.max(np.abs(V_new - V))
+        V = V_new
+        if delta < theta:
+            return V, greedy_policy(q_from_v(mdp, V, gamma))
+    raise RuntimeError(f"value_iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma})")
+
+
+def finite_horizon_evaluation(
+    mdp: TabularMDP, policy: np.ndarray, horizon: int, gamma: float = 1.0
+) -> np.ndarray:
+    """Expected return within ``horizon`` steps: ``V_0 = 0``, ``V_{k+1} = R_pi + gamma P_pi V_k``.
+
+    With FrozenLake's reward (1 at the goal, else 0) and gamma = 1, ``V_H[s]`` is exactly the
+    probability of reaching the goal within ``H`` steps from ``s``: the success rate under the
+    time limit ``H`` (100 for FrozenLake-v1, 200 for FrozenLake8x8-v1).
+    """
+    mdp = _check_mdp(mdp)
+    gamma = check_gamma(gamma)
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+        raise ValueError(f"horizon must be an int >= 1, got {horizon!r}")
+    P_pi, R_pi = mdp.policy_transitions(policy)
+    continuing = ~mdp.terminal
+    V = np.zeros(mdp.n_states)
+    for _ in range(int(horizon)):
+        V = np.where(continuing, R_pi + gamma * P_pi @ V, 0.0)
+    return V
+
+
+def finite_horizon_optimum(mdp: TabularMDP, horizon: int, gamma: float = 1.0) -> np.ndarray:
+    """The best expected return within ``horizon`` steps over *all* (time-dependent) policies.
+
+    Backward induction: ``V_{k+1}(s) = max_a [R(s, a) + gamma sum_s' P(s'|s, a) V_k(s')]``.
+    An upper bound for any stationary policy's ``finite_horizon_evaluation``.
+    """
+    mdp = _check_mdp(mdp)
+    gamma = check_gamma(gamma)
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+        raise ValueError(f"horizon must be an int >= 1, got {horizon!r}")
+    V = np.zeros(mdp.n_states)
+    for _ in range(int(horizon)):
+        V = q_from_v(mdp, V, gamma).max(axis=1)
+    return V
+
+
+def start_value(mdp: TabularMDP, V: np.ndarray) -> float:
+    """Expected value at the start: ``sum_s initial[s] V[s]``."""
+    return float(mdp.initial @ np.asarray(V, dtype=np.float64))

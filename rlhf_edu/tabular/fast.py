@@ -1,0 +1,297 @@
+"""The fast path: the same TD control loops as ``rlhf_edu.tabular.td``, stepping the MDP's tables.
+
+Nothing about the algorithm changes; only the overhead goes. ``td.py``'s readable loops call
+``env.step`` through gymnasium's wrappers and index numpy arrays one scalar at a time, which costs
+microseconds per step in Python. Here, for envs whose dynamics are a known table (gymnasium's
+FrozenLake, CliffWalking and Taxi, and the ``rlhf_edu/...`` envs), each step is done with plain
+Python objects:
+
+- ``Q`` is a list of lists of Python floats (numpy scalar indexing is ~10x slower);
+- the env's outcomes ``(next_state, reward, terminated)`` and their cumulative probabilities are
+  precomputed per (s, a), and the outcome is found by bisection, exactly as gymnasium's
+  ``categorical_sample`` does (``argmax(cumsum(p) > u)``);
+- random numbers are drawn from the same generators in blocks and read one at a time.
+
+Identical results: the env's generator is seeded as ``env.reset(seed=seed)`` seeds it, the agent's
+as in ``td.py``, and both paths consume the same uniforms in the same order (one per env reset,
+one per env step, plus one for a noisy reward; two per action choice, one per Double-Q coin).
+Floating-point operations are the same IEEE operations in the same order, so the Q tables match
+bit for bit (``tests/tabular/test_fast_path.py``). The fast path does not advance ``env`` itself.
+"""
+
+from __future__ import annotations
+
+import bisect
+import weakref
+from collections.abc import Callable, Iterator
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.envs.toy_text.cliffwalking import CliffWalkingEnv
+from gymnasium.envs.toy_text.frozen_lake import FrozenLakeEnv
+from gymnasium.envs.toy_text.taxi import TaxiEnv
+from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
+
+from rlhf_edu.envs.mdp import TabularMDP
+from rlhf_edu.envs.tabular_env import TabularEnv, gaussian_from_uniform
+from rlhf_edu.tabular.td import AGENT_STREAM, TabularResult, epsilon_for_episode
+from rlhf_edu.utils.progress import progress
+
+_BLOCK = 4096
+_FAST_ENVS = (FrozenLakeEnv, CliffWalkingEnv, TaxiEnv, TabularEnv)
+_TRANSPARENT_WRAPPERS = (TimeLimit, OrderEnforcing, PassiveEnvChecker)
+
+
+def uniform_stream(rng: np.random.Generator) -> Callable[[], float]:
+    """``next_u()`` returning ``rng.random()``'s values one by one, drawn in blocks (same values)."""
+
+    def blocks() -> Iterator[float]:
+        while True:
+            yield from rng.random(_BLOCK).tolist()
+
+    return blocks().__next__
+
+
+def _wrapper_chain(env: gym.Env) -> tuple[list[gym.Wrapper], gym.Env]:
+    wrappers = []
+    while isinstance(env, gym.Wrapper):
+        wrappers.append(env)
+        env = env.env
+    return wrappers, env
+
+
+def supports_fast_path(env: gym.Env) -> bool:
+    """True for toy-text style envs whose only wrappers are gymnasium's standard ones."""
+    wrappers, base = _wrapper_chain(env)
+    if not isinstance(base, _FAST_ENVS) or getattr(base, "render_mode", None) is not None:
+        return False
+    if isinstance(base, TaxiEnv) and getattr(base, "fickle_passenger", False):
+        return False
+    return all(type(w) in _TRANSPARENT_WRAPPERS for w in wrappers)
+
+
+def env_time_limit(env: gym.Env) -> int | None:
+    """The smallest ``TimeLimit`` wrapping ``env``, or None."""
+    limits = [w._max_episode_steps for w in _wrapper_chain(env)[0] if isinstance(w, TimeLimit)]
+    return min(limits) if limits else None
+
+
+class StepTables:
+    """Per-(s, a) outcome tables of an MDP as plain Python lists, for fast sampling."""
+
+    def __init__(self, mdp: TabularMDP):
+        self.n_states, self.n_actions = mdp.n_states, mdp.n_actions
+        self.initial_cumulative = np.cumsum(mdp.initial).tolist()
+        self.cumulative = []  # [s][a] -> list of cumulative probabilities
+        self.outcomes = []  # [s][a] -> list of (next_state, reward, terminated)
+        for row in mdp.transitions:
+            self.cumulative.append([np.cumsum([o[0] for o in outs]).tolist() for outs in row])
+            self.outcomes.append(
+                [[(int(o[1]), float(o[2]), bool(o[3])) for o in outs] for outs in row]
+            )
+        self.reward_std = None
+        if mdp.reward_std is not None and np.any(mdp.reward_std > 0):
+            self.reward_std = mdp.reward_std.tolist()
+
+
+_TABLE_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def step_tables(env: gym.Env) -> StepTables:
+    """The (cached) ``StepTables`` of a supported env."""
+    base = env.unwrapped
+    tables = _TABLE_CACHE.get(base)
+    if tables is None:
+        tables = StepTables(TabularMDP.from_gymnasium(env))
+        _TABLE_CACHE[base] = tables
+    return tables
+
+
+def _sample(cumulative: list[float], u: float) -> int:
+    if len(cumulative) == 1:
+        return 0
+    i = bisect.bisect_right(cumulative, u)
+    return i if i < len(cumulative) else 0
+
+
+def run_fast(
+    method: str,
+    env: gym.Env,
+    n_episodes: int,
+    alpha: float,
+    gamma: float,
+    epsilon: float,
+    seed: int,
+    epsilon_final: float | None,
+    limit: int | None,
+) -> TabularResult:
+    """Run ``method`` ("q_learning", "sarsa", "expected_sarsa", "double_q_learning") on tables.
+
+    Arguments are already validated by the caller in ``td.py``.
+    """
+    tables = step_tables(env)
+    limits = [x for x in (env_time_limit(env), limit) if x is not None]
+    time_limit = min(limits) if limits else None
+    env_u = uniform_stream(np.random.default_rng(seed))  # = env.reset(seed=seed)'s np_random
+    agent_u = uniform_stream(np.random.default_rng((seed, AGENT_STREAM)))
+    loop = {
+        "q_learning": _td_loop,
+        "sarsa": _sarsa_loop,
+        "expected_sarsa": _td_loop,
+        "double_q_learning": _double_q_loop,
+    }[method]
+    Q, returns, lengths = loop(
+        method, tables, n_episodes, alpha, gamma, epsilon, epsilon_final, time_limit, env_u, agent_u
+    )
+    from rlhf_edu.tabular.td import _result
+
+    return _result(np.array(Q, dtype=np.float64), returns, lengths)
+
+
+def _choose(row: list[float], eps: float, n_actions: int, agent_u: Callable[[], float]) -> int:
+    """``epsilon_greedy`` on a list row, drawing the same two uniforms."""
+    u_explore = agent_u()
+    u_pick = agent_u()
+    if u_explore < eps:
+        return int(u_pick * n_actions)
+    best = max(row)
+    if row.count(best) == 1:
+        return row.index(best)
+    greedy = [a for a in range(n_actions) if row[a] == best]
+    return greedy[int(u_pick * len(greedy))]
+
+
+def _env_step(
+    tables: StepTables, s: int, a: int, env_u: Callable[[], float]
+) -> tuple[int, float, bool]:
+    s_next, r, terminated = tables.outcomes[s][a][_sample(tables.cumulative[s][a], env_u())]
+    if tables.reward_std is not None and tables.reward_std[s][a] > 0:
+        r += tables.reward_std[s][a] * gaussian_from_uniform(env_u())
+    return s_next, r, terminated
+
+
+def _td_loop(
+    method, tables, n_episodes, alpha, gamma, epsilon, epsilon_final, time_limit, env_u, agent_u
+):
+    n_actions = tables.n_actions
+    Q = [[0.0] * n_actions for _ in range(tables.n_states)]
+    expected = method == "expected_sarsa"
+    actions = range(n_actions)
+    cumulative, outcomes, noisy = tables.cumulative, tables.outcomes, tables.reward_std is not None
+    bisect_right = bisect.bisect_right
+    returns, lengths = [], []
+    for episode in progress(range(n_episodes), desc=method):
+        eps = epsilon_for_episode(epsilon, epsilon_final, episode, n_episodes)
+        s = _sample(tables.initial_cumulative, env_u())
+        episode_return, t = 0.0, 0
+        while True:
+            row = Q[s]
+            # epsilon_greedy, inlined: the same two uniforms, the same choice
+            u_explore = agent_u()
+            u_pick = agent_u()
+            if u_explore < eps:
+                a = int(u_pick * n_actions)
+            else:
+                best = max(row)
+                if row.count(best) == 1:  # the common case: one greedy action
+                    a = row.index(best)
+                else:
+                    greedy = [b for b in actions if row[b] == best]
+                    a = greedy[int(u_pick * len(greedy))]
+            # env.step, inlined: one uniform, the first outcome whose cumulative p exceeds it
+            cum = cumulative[s][a]
+            u = env_u()
+            if len(cum) == 1:
+                s_next, r, terminated = outcomes[s][a][0]
+            else:
+                i = bisect_right(cum, u)
+                s_next, r, terminated = outcomes[s][a][i if i < len(cum) else 0]
+            if noisy and tables.reward_std[s][a] > 0:
+                r += tables.reward_std[s][a] * gaussian_from_uniform(env_u())
+            t += 1
+            if terminated:
+                td_target = r + 0.0
+            elif expected:
+                next_row = Q[s_next]
+                best = max(next_row)
+                n_greedy = sum(1 for q in next_row if q == best)
+                p_explore = eps / n_actions
+                p_greedy = p_explore + (1.0 - eps) / n_greedy
+                expected_q = 0.0
+                for q in next_row:
+                    expected_q += (p_greedy if q == best else p_explore) * q
+                td_target = r + gamma * expected_q
+            else:
+                td_target = r + gamma * max(Q[s_next])
+            row[a] += alpha * (td_target - row[a])
+            episode_return += r
+            if terminated or (time_limit is not None and t >= time_limit):
+                break
+            s = s_next
+        returns.append(episode_return)
+        lengths.append(t)
+    return Q, returns, lengths
+
+
+def _sarsa_loop(
+    method, tables, n_episodes, alpha, gamma, epsilon, epsilon_final, time_limit, env_u, agent_u
+):
+    n_actions = tables.n_actions
+    Q = [[0.0] * n_actions for _ in range(tables.n_states)]
+    returns, lengths = [], []
+    for episode in progress(range(n_episodes), desc=method):
+        eps = epsilon_for_episode(epsilon, epsilon_final, episode, n_episodes)
+        s = _sample(tables.initial_cumulative, env_u())
+        a = _choose(Q[s], eps, n_actions, agent_u)
+        episode_return, t = 0.0, 0
+        while True:
+            s_next, r, terminated = _env_step(tables, s, a, env_u)
+            t += 1
+            episode_return += r
+            row = Q[s]
+            if terminated:
+                row[a] += alpha * (r + 0.0 - row[a])
+                break
+            a_next = _choose(Q[s_next], eps, n_actions, agent_u)
+            row[a] += alpha * (r + gamma * Q[s_next][a_next] - row[a])
+            if time_limit is not None and t >= time_limit:
+                break
+            s, a = s_next, a_next
+        returns.append(episode_return)
+        lengths.append(t)
+    return Q, returns, lengths
+
+
+def _double_q_loop(
+    method, tables, n_episodes, alpha, gamma, epsilon, epsilon_final, time_limit, env_u, agent_u
+):
+    n_actions = tables.n_actions
+    Q1 = [[0.0] * n_actions for _ in range(tables.n_states)]
+    Q2 = [[0.0] * n_actions for _ in range(tables.n_states)]
+    returns, lengths = [], []
+    for episode in progress(range(n_episodes), desc=method):
+        eps = epsilon_for_episode(epsilon, epsilon_final, episode, n_episodes)
+        s = _sample(tables.initial_cumulative, env_u())
+        episode_return, t = 0.0, 0
+        while True:
+            q1, q2 = Q1[s], Q2[s]
+            a = _choose([q1[i] + q2[i] for i in range(n_actions)], eps, n_actions, agent_u)
+            s_next, r, terminated = _env_step(tables, s, a, env_u)
+            t += 1
+            select, evaluate = (Q1, Q2) if agent_u() < 0.5 else (Q2, Q1)
+            if terminated:
+                td_target = r + 0.0
+            else:
+                next_row = select[s_next]
+                a_star = next_row.index(max(next_row))
+                td_target = r + gamma * evaluate[s_next][a_star]
+            row = select[s]
+            row[a] += alpha * (td_target - row[a])
+            episode_return += r
+            if terminated or (time_limit is not None and t >= time_limit):
+                break
+            s = s_next
+        returns.append(episode_return)
+        lengths.append(t)
+    Q = [[(x + y) / 2 for x, y in zip(r1, r2)] for r1, r2 in zip(Q1, Q2)]
+    return Q, returns, lengths

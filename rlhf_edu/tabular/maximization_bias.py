@@ -1,0 +1,83 @@
+"""Figure 6.5: maximization bias, Q-learning vs Double Q-learning (Sutton & Barto, Example 6.7).
+
+From A, *right* ends the episode with reward 0; *left* leads to B, whose ``n_actions_b`` actions
+all end it with reward ~ N(-0.1, 1). Left is worse (-0.1 < 0), but Q-learning's target
+``max_b Q(B, b)`` is the maximum of noisy estimates, which is biased upward, so early on
+Q-learning goes left far more often than the epsilon-greedy optimum of epsilon / 2.
+Double Q-learning selects the argmax with one table and evaluates it with the other, removing
+the bias. Both are run on ``n_runs`` independent copies at once (vectorised over runs) with the
+same updates as ``q_learning_update`` and ``double_q_update``:
+
+    Q(A, left) <- Q(A, left) + alpha * (0 + gamma * max_b Q(B, b) - Q(A, left))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rlhf_edu.tabular.checks import check_alpha, check_epsilon, check_gamma, check_n_episodes
+from rlhf_edu.utils.seeding import check_seed
+
+LEFT, RIGHT = 0, 1
+
+
+def _epsilon_greedy_rows(Q: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """Epsilon-greedy action per row of ``Q`` (n_runs, n_actions), random tie-breaking."""
+    n_runs, n_actions = Q.shape
+    is_max = Q == Q.max(axis=1, keepdims=True)
+    greedy = np.argmax(is_max * rng.random((n_runs, n_actions)), axis=1)
+    explore = rng.random(n_runs) < epsilon
+    return np.where(explore, rng.integers(n_actions, size=n_runs), greedy)
+
+
+def maximization_bias_experiment(
+    method: str,
+    n_runs: int,
+    n_episodes: int,
+    seed: int,
+    *,
+    alpha: float = 0.1,
+    epsilon: float = 0.1,
+    gamma: float = 1.0,
+    n_actions_b: int = 10,
+    mean_b: float = -0.1,
+    std_b: float = 1.0,
+) -> np.ndarray:
+    """Fraction of runs choosing *left* in A, per episode: shape (n_episodes,).
+
+    Args:
+        method: "q_learning" or "double_q_learning".
+        n_runs, n_episodes: the figure uses 10,000 runs x 300 episodes.
+        seed: seeds rewards, exploration and Double Q's coin flips.
+        alpha, epsilon, gamma: the book uses 0.1, 0.1, 1.
+    """
+    if method not in ("q_learning", "double_q_learning"):
+        raise ValueError(f"method must be 'q_learning' or 'double_q_learning', got {method!r}")
+    n_runs, n_episodes = check_n_episodes(n_runs, "n_runs"), check_n_episodes(n_episodes)
+    alpha, epsilon, gamma = check_alpha(alpha), check_epsilon(epsilon), check_gamma(gamma)
+    rng = np.random.default_rng(check_seed(seed))
+    runs = np.arange(n_runs)
+    n_tables = 2 if method == "double_q_learning" else 1
+    Q_A = np.zeros((n_tables, n_runs, 2))  # (tables, runs, {left, right})
+    Q_B = np.zeros((n_tables, n_runs, int(n_actions_b)))
+    left_fraction = np.zeros(n_episodes)
+    for episode in range(n_episodes):
+        a = _epsilon_greedy_rows(Q_A.sum(axis=0), epsilon, rng)  # act on Q1 + Q2 (or Q)
+        went_left = a == LEFT
+        left_fraction[episode] = went_left.mean()
+        b = _epsilon_greedy_rows(Q_B.sum(axis=0), epsilon, rng)
+        reward_b = mean_b + std_b * rng.standard_normal(n_runs)
+        # which table each run updates (always 0 for Q-learning)
+        first = rng.random(n_runs) < 0.5 if n_tables == 2 else np.ones(n_runs, dtype=bool)
+        sel = np.where(first, 0, 1)  # table being updated
+        other = 1 - sel if n_tables == 2 else sel
+        # A -> B (left, reward 0, not terminal): bootstrap from B
+        best_b = Q_B[sel, runs].argmax(axis=1)
+        td_target_A = gamma * Q_B[other, runs, best_b]
+        td_target_A = np.where(went_left, td_target_A, 0.0)  # right: terminal, reward 0
+        Q_A[sel, runs, a] += alpha * (td_target_A - Q_A[sel, runs, a])
+        # B -> terminal with reward_b, only for the runs that went left
+        sel_b = np.where(rng.random(n_runs) < 0.5, 0, 1) if n_tables == 2 else sel
+        delta_B = alpha * (reward_b - Q_B[sel_b, runs, b])
+        Q_B[sel_b, runs, b] += np.where(went_left, delta_B, 0.0)
+    return left_fraction

@@ -1,0 +1,99 @@
+"""On-policy first-visit Monte Carlo control with epsilon-soft policies (Sutton & Barto, 5.4).
+
+Play a whole episode with the epsilon-greedy policy for ``Q``, then walk it backwards computing
+the return ``G_t = R_{t+1} + gamma * G_{t+1}``; at the *first* visit of each (s, a) pair move
+``Q(s, a)`` toward ``G_t``:
+
+    Q(s, a) <- Q(s, a) + (G_t - Q(s, a)) / N(s, a)       (sample average; or a constant alpha)
+
+No bootstrapping: the target is a real return, so MC needs episodes that end.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from rlhf_edu.envs.mdp import check_discrete_env
+from rlhf_edu.tabular.checks import check_alpha, check_epsilon, check_gamma, check_n_episodes
+from rlhf_edu.tabular.td import (
+    AGENT_STREAM,
+    TabularResult,
+    _make_env,
+    _result,
+    _time_limit,
+    epsilon_for_episode,
+    epsilon_greedy,
+)
+from rlhf_edu.utils.progress import progress
+from rlhf_edu.utils.seeding import check_seed
+
+
+def first_visit_returns(
+    states: list[int], actions: list[int], rewards: list[float], gamma: float
+) -> list[tuple[int, int, float]]:
+    """``(s, a, G_t)`` for the first visit of each (s, a) in one episode, in time order.
+
+    ``rewards[t]`` is the reward that followed ``actions[t]`` in ``states[t]``.
+    """
+    G = 0.0
+    returns_backwards = []
+    for t in reversed(range(len(rewards))):
+        G = rewards[t] + gamma * G
+        returns_backwards.append((states[t], actions[t], G))
+    returns = returns_backwards[::-1]
+    seen: set[tuple[int, int]] = set()
+    first_visits = []
+    for s, a, G_t in returns:
+        if (s, a) not in seen:
+            seen.add((s, a))
+            first_visits.append((s, a, G_t))
+    return first_visits
+
+
+def mc_control(
+    env: gym.Env | str,
+    n_episodes: int,
+    alpha: float | None,
+    gamma: float,
+    epsilon: float,
+    seed: int,
+    *,
+    epsilon_final: float | None = None,
+    max_episode_steps: int | None = None,
+) -> TabularResult:
+    """On-policy first-visit MC control; ``alpha=None`` uses sample averages ``1 / N(s, a)``.
+
+    Episodes truncated by a time limit are used as they are (their returns are cut short).
+    """
+    env = _make_env(env)
+    n_states, n_actions = check_discrete_env(env)
+    n_episodes = check_n_episodes(n_episodes)
+    alpha = None if alpha is None else check_alpha(alpha)
+    gamma, epsilon, seed = check_gamma(gamma), check_epsilon(epsilon), check_seed(seed)
+    epsilon_final = None if epsilon_final is None else check_epsilon(epsilon_final, "epsilon_final")
+    limit = _time_limit(env, max_episode_steps)
+    agent_rng = np.random.default_rng((seed, AGENT_STREAM))
+    Q = np.zeros((n_states, n_actions))
+    N = np.zeros((n_states, n_actions))
+    episode_returns, lengths = [], []
+    for episode in progress(range(n_episodes), desc="mc_control"):
+        eps = epsilon_for_episode(epsilon, epsilon_final, episode, n_episodes)
+        s, _ = env.reset(seed=seed if episode == 0 else None)
+        states, actions, rewards = [], [], []
+        while True:
+            a = epsilon_greedy(Q[s], eps, agent_rng)
+            s_next, r, terminated, truncated, _ = env.step(a)
+            states.append(s)
+            actions.append(a)
+            rewards.append(float(r))
+            if terminated or truncated or (limit is not None and len(rewards) >= limit):
+                break
+            s = s_next
+        for s_t, a_t, G_t in first_visit_returns(states, actions, rewards, gamma):
+            N[s_t, a_t] += 1
+            step_size = 1.0 / N[s_t, a_t] if alpha is None else alpha
+            Q[s_t, a_t] += step_size * (G_t - Q[s_t, a_t])
+        episode_returns.append(sum(rewards))
+        lengths.append(len(rewards))
+    return _result(Q, episode_returns, lengths)

@@ -1,0 +1,74 @@
+"""Best-of-n sampling and the sampling/scoring helper used to compare PPO, DPO and best-of-n."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ppo_helpers import PROMPTS, letter_reward, tiny_policy, tiny_tokenizer  # noqa: E402
+
+from rlhf_edu.rlhf.best_of_n import best_of_n, best_of_n_kl  # noqa: E402
+from rlhf_edu.rlhf.generation import sample_and_score  # noqa: E402
+
+
+def test_best_of_n_kl_closed_form():
+    assert best_of_n_kl(1) == 0.0
+    assert best_of_n_kl(4) == pytest.approx(math.log(4) - 0.75)
+    with pytest.raises(ValueError, match="n must be"):
+        best_of_n_kl(0)
+
+
+def test_best_of_n_keeps_the_highest_scoring_candidate():
+    result = best_of_n(
+        tiny_policy(), tiny_tokenizer(), PROMPTS, letter_reward, n=4, max_new_tokens=8
+    )
+    assert len(result.responses) == len(PROMPTS)
+    for response, score, candidates, scores in zip(
+        result.responses, result.scores, result.candidates, result.candidate_scores
+    ):
+        assert len(candidates) == 4
+        assert score == max(scores)
+        assert response == candidates[scores.index(score)]
+
+
+def test_best_of_n_score_grows_with_n_and_is_seeded():
+    policy, tok = tiny_policy(), tiny_tokenizer()
+    prompts = PROMPTS * 4
+    one = best_of_n(policy, tok, prompts, letter_reward, n=1, max_new_tokens=8, seed=1)
+    eight = best_of_n(policy, tok, prompts, letter_reward, n=8, max_new_tokens=8, seed=1)
+    assert sum(eight.scores) > sum(one.scores)
+    again = best_of_n(policy, tok, prompts, letter_reward, n=8, max_new_tokens=8, seed=1)
+    assert again.responses == eight.responses
+
+
+def test_best_of_n_rejects_bad_inputs():
+    with pytest.raises(ValueError, match="n must be"):
+        best_of_n(tiny_policy(), tiny_tokenizer(), PROMPTS, letter_reward, n=0)
+    with pytest.raises(ValueError, match="prompts is empty"):
+        best_of_n(tiny_policy(), tiny_tokenizer(), [], letter_reward, n=2)
+
+
+def test_sample_and_score_reports_zero_kl_for_the_reference_itself():
+    policy = tiny_policy()
+    out = sample_and_score(
+        policy,
+        policy,
+        tiny_tokenizer(),
+        PROMPTS,
+        letter_reward,
+        lambda p, r: len(r),
+        max_new_tokens=6,
+    )
+    assert out.kl == 0.0
+    assert len(out.responses) == len(PROMPTS) and out.true_utility is not None
+    with torch.no_grad():
+        other = tiny_policy(seed=1)
+    kl = sample_and_score(
+        other, policy, tiny_tokenizer(), PROMPTS, letter_reward, max_new_tokens=6
+    ).kl
+    assert kl != 0.0

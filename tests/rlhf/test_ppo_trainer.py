@@ -1,0 +1,238 @@
+"""The RLHF PPO trainer on a tiny random GPT-2: each implementation detail, resume, bad inputs."""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ppo_helpers import PROMPTS, letter_reward, tiny_policy, tiny_tokenizer  # noqa: E402
+
+from rlhf_edu.rlhf.generation import (  # noqa: E402
+    encode_prompts,
+    response_logits_and_hidden,
+    response_mask_from_tokens,
+    token_logprobs,
+)
+from rlhf_edu.rlhf.ppo import (  # noqa: E402
+    RLHFPPOConfig,
+    RLHFPPOTrainer,
+    TrainingDivergedError,
+)
+from rlhf_edu.utils import latest_checkpoint, load_checkpoint  # noqa: E402
+
+SMALL = RLHFPPOConfig(batch_size=8, max_new_tokens=8, ppo_epochs=2, learning_rate=1e-3)
+
+
+def make_trainer(config=SMALL, seed=0, policy=None, reward=letter_reward, **kwargs):
+    torch.set_num_threads(1)
+    return RLHFPPOTrainer(
+        policy if policy is not None else tiny_policy(),
+        tiny_tokenizer(),
+        reward,
+        PROMPTS,
+        config,
+        seed=seed,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("n_minibatches, temperature", [(1, 1.0), (2, 0.7), (4, 1.3)])
+def test_ratio_is_exactly_one_and_kl_zero_at_the_first_minibatch(n_minibatches, temperature):
+    trainer = make_trainer(SMALL.replace(n_minibatches=n_minibatches, temperature=temperature))
+    for _ in range(3):
+        metrics = trainer.step()
+        assert metrics["ratio_dev_first"] == 0.0
+        assert metrics["approx_kl_first"] == 0.0
+
+
+def test_with_dropout_on_the_first_ratio_is_not_one():
+    """The check above catches a train/eval mismatch: dropout makes the two passes disagree."""
+    policy = tiny_policy(dropout=0.3)
+    metrics = make_trainer(SMALL.replace(disable_dropout=False), policy=policy).step()
+    assert metrics["ratio_dev_first"] > 1e-3
+    trainer = make_trainer(policy=tiny_policy(dropout=0.3))  # the default switches dropout off
+    assert all(m.p == 0 for m in trainer.model.modules() if isinstance(m, torch.nn.Dropout))
+    assert trainer.step()["ratio_dev_first"] == 0.0
+
+
+def test_pad_token_equal_to_eos_is_refused():
+    tok = copy.deepcopy(tiny_tokenizer())  # keep the cached tokenizer intact
+    tok.pad_token = tok.eos_token
+    with pytest.raises(ValueError, match="pad_token_id == eos_token_id"):
+        RLHFPPOTrainer(tiny_policy(), tok, letter_reward, PROMPTS, SMALL)
+
+
+def test_left_padded_prompts_give_the_same_logprobs_as_each_prompt_alone():
+    policy, tokenizer = tiny_policy(), tiny_tokenizer()
+    prompts = ["A", "Thoughts on the sushi bar, which we visited twice last week:"]
+    response = torch.tensor([[5, 6, 7, 8]] * 2)
+    batch = encode_prompts(tokenizer, prompts, 4, 64)
+    assert (batch.attention_mask[0, :-1] == 0).any()  # the short prompt is left-padded
+    ids = torch.cat([batch.input_ids, response], 1)
+    mask = torch.cat([batch.attention_mask, torch.ones_like(response)], 1)
+    with torch.no_grad():
+        together = token_logprobs(
+            response_logits_and_hidden(policy, ids, mask, 4, 1.0)[0], response
+        )
+        for i, prompt in enumerate(prompts):
+            alone = encode_prompts(tokenizer, [prompt], 4, 64)
+            ids_i = torch.cat([alone.input_ids, response[:1]], 1)
+            mask_i = torch.ones_like(ids_i)
+            lp = token_logprobs(
+                response_logits_and_hidden(policy, ids_i, mask_i, 4, 1.0)[0], response[:1]
+            )
+            torch.testing.assert_close(together[i : i + 1], lp, atol=1e-5, rtol=1e-5)
+
+
+def test_rollout_logprobs_come_from_a_forward_pass_at_the_sampling_temperature():
+    trainer = make_trainer(SMALL.replace(temperature=0.5))
+    rollout = trainer.rollout(PROMPTS[:4], torch.Generator().manual_seed(0))
+    ids = torch.cat([rollout.prompt_ids, rollout.response_ids], 1)
+    mask = torch.cat([rollout.prompt_mask, rollout.response_mask], 1)
+    T = rollout.response_ids.shape[1]
+    with torch.no_grad():
+        logits, _ = response_logits_and_hidden(trainer.policy, ids, mask, T, 0.5)
+        expected = token_logprobs(logits, rollout.response_ids) * rollout.response_mask
+        ref_logits, _ = response_logits_and_hidden(trainer.ref_policy, ids, mask, T, 0.5)
+        expected_ref = token_logprobs(ref_logits, rollout.response_ids) * rollout.response_mask
+    torch.testing.assert_close(rollout.logprobs, expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(rollout.ref_logprobs, expected_ref, atol=1e-6, rtol=0)
+    # before any update the policy is the reference: KL exactly 0
+    assert (rollout.logprobs == rollout.ref_logprobs).all()
+
+
+def test_without_temperature_in_forward_the_trained_logprobs_are_not_the_sampled_ones():
+    trainer = make_trainer(SMALL.replace(temperature=0.5, temperature_in_forward=False))
+    rollout = trainer.rollout(PROMPTS[:4], torch.Generator().manual_seed(0))
+    ids = torch.cat([rollout.prompt_ids, rollout.response_ids], 1)
+    mask = torch.cat([rollout.prompt_mask, rollout.response_mask], 1)
+    with torch.no_grad():
+        logits, _ = response_logits_and_hidden(
+            trainer.policy, ids, mask, rollout.response_ids.shape[1], 0.5
+        )
+        sampled = token_logprobs(logits, rollout.response_ids) * rollout.response_mask
+    assert not torch.allclose(rollout.logprobs, sampled, atol=1e-3)
+
+
+def _policy_with_eos_bias(bias: float):
+    policy = tiny_policy()
+    eos = tiny_tokenizer().eos_token_id
+    with torch.no_grad():
+        policy.lm_head.weight.data = policy.lm_head.weight.data.clone()  # untie from embeddings
+        policy.lm_head.bias = torch.nn.Parameter(torch.zeros(policy.config.vocab_size))
+        policy.lm_head.bias[eos] = bias
+    return policy
+
+
+def test_responses_stop_at_eos_and_padding_after_it_is_masked_out():
+    trainer = make_trainer(SMALL.replace(max_new_tokens=16), policy=_policy_with_eos_bias(2.5))
+    rollout = trainer.rollout(PROMPTS * 3, torch.Generator().manual_seed(1))
+    eos, pad = trainer.eos_token_id, trainer.pad_token_id
+    assert rollout.contains_eos.any()
+    for ids, mask in zip(rollout.response_ids.tolist(), rollout.response_mask.tolist()):
+        if eos in ids:
+            end = ids.index(eos)
+            assert mask == [1] * (end + 1) + [0] * (len(ids) - end - 1)
+            assert all(t == pad for t in ids[end + 1 :])
+        else:
+            assert all(mask)
+    assert torch.equal(rollout.response_mask, response_mask_from_tokens(rollout.response_ids, eos))
+
+
+def test_missing_eos_penalty_applies_only_to_responses_without_eos():
+    trainer = make_trainer(
+        SMALL.replace(missing_eos_penalty=2.0), policy=_policy_with_eos_bias(3.5)
+    )
+    rollout = trainer.rollout(PROMPTS * 3, torch.Generator().manual_seed(1))
+    assert rollout.contains_eos.any() and not rollout.contains_eos.all()
+    penalized = trainer.penalized_scores(rollout)
+    expected = rollout.scores - 2.0 * (~rollout.contains_eos).float()
+    torch.testing.assert_close(penalized, expected)
+    off = make_trainer(SMALL.replace(missing_eos_penalty=None))
+    torch.testing.assert_close(off.penalized_scores(rollout), rollout.scores)
+
+
+def test_without_eos_stop_every_sampled_token_counts():
+    trainer = make_trainer(SMALL.replace(stop_at_eos=False), policy=_policy_with_eos_bias(2.5))
+    rollout = trainer.rollout(PROMPTS, torch.Generator().manual_seed(1))
+    assert rollout.response_ids.shape[1] == SMALL.max_new_tokens
+    assert rollout.response_mask.all()
+
+
+def test_ppo_raises_a_toy_reward():
+    config = RLHFPPOConfig(
+        batch_size=16, max_new_tokens=10, learning_rate=3e-3, init_kl_coef=0.01, adaptive_kl=False
+    )
+    trainer = make_trainer(config)
+    trainer.train(12)
+    rewards = trainer.history["reward"]
+    assert sum(rewards[-3:]) / 3 > sum(rewards[:3]) / 3 + 0.3
+    assert all(math.isfinite(v) for v in trainer.history["kl"])
+
+
+def test_resuming_from_a_checkpoint_repeats_the_uninterrupted_run(tmp_path):
+    straight = make_trainer(seed=3)
+    straight.train(4)
+    first = make_trainer(seed=3)
+    first.train(2, checkpoint_dir=tmp_path, checkpoint_every=1)
+    resumed = make_trainer(seed=3)
+    resumed.load(tmp_path)
+    assert resumed.update_index == 2
+    resumed.train(4)
+    drop = ("seconds",)
+    rows = [{k: v for k, v in r.items() if k not in drop} for r in straight.history.rows]
+    again = [{k: v for k, v in r.items() if k not in drop} for r in resumed.history.rows]
+    assert rows == again
+    for a, b in zip(straight.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_a_nan_loss_stops_training_naming_the_loss_and_update_and_keeps_the_checkpoint(tmp_path):
+    trainer = make_trainer()
+    trainer.train(2, checkpoint_dir=tmp_path, checkpoint_every=1)
+    with torch.no_grad():
+        trainer.model.value_head.bias.fill_(float("nan"))
+    with pytest.raises(TrainingDivergedError, match=r"(policy|value) loss is nan at update 2"):
+        trainer.train(3, checkpoint_dir=tmp_path)
+    last = latest_checkpoint(tmp_path)
+    assert last is not None and load_checkpoint(last)["update_index"] == 2
+
+
+def test_non_finite_scores_are_refused_naming_the_rows():
+    def nan_reward(prompts, responses):
+        scores = torch.zeros(len(responses))
+        scores[1] = float("inf")
+        return scores
+
+    with pytest.raises(ValueError, match=r"non-finite scores .*\[1\]"):
+        make_trainer(reward=nan_reward).step()
+
+
+def test_bad_inputs_give_clear_errors():
+    with pytest.raises(ValueError, match="prompts is empty"):
+        RLHFPPOTrainer(tiny_policy(), tiny_tokenizer(), letter_reward, [], SMALL)
+    with pytest.raises(ValueError, match="context"):
+        RLHFPPOTrainer(tiny_policy(), tiny_tokenizer(), letter_reward, ["word " * 80], SMALL)
+    with pytest.raises(TypeError, match="reward"):
+        RLHFPPOTrainer(tiny_policy(), tiny_tokenizer(), 3.0, PROMPTS, SMALL)
+    with pytest.raises(ValueError, match="one score per response"):
+        make_trainer(reward=lambda p, r: torch.zeros(2)).step()
+
+
+def test_a_reward_model_with_another_tokenizer_reads_the_decoded_text():
+    """The reward sees text, so a reward model with its own tokenizer needs nothing special."""
+    seen = []
+
+    class OtherTokenizerRewardModel:
+        def score(self, prompts, responses):
+            seen.extend(responses)
+            return torch.tensor([float(len(r.split())) for r in responses])
+
+    metrics = make_trainer(reward=OtherTokenizerRewardModel()).step()
+    assert math.isfinite(metrics["reward"]) and all(isinstance(s, str) for s in seen)
