@@ -1,0 +1,58 @@
+"""``rlhf-edu train agent ALGO``: train a neural agent, save it with its history and a plot."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import time
+from pathlib import Path
+
+from rlhf_edu.neural import ALGORITHMS
+from rlhf_edu.neural.evaluation import evaluate
+
+CONFIGS = {
+    "ppo": "PPOConfig",
+    "dqn": "DQNConfig",
+    "a2c": "ActorCriticConfig",
+    "reinforce": "ReinforceConfig",
+}
+
+
+def run_train_agent(args: argparse.Namespace) -> int:
+    """Train ``args.algo`` on ``args.env`` for ``args.steps`` env steps; write agent.pt,
+    history.csv and learning_curve.png to ``args.out``; print the evaluation return."""
+    from rlhf_edu.viz import save_figure
+    from rlhf_edu.viz.neural import plot_training_curve
+
+    if args.algo not in ALGORITHMS:
+        raise ValueError(f"algo must be one of {sorted(ALGORITHMS)}, got {args.algo!r}")
+    module = ALGORITHMS[args.algo]
+    config = getattr(module, CONFIGS[args.algo])()
+    if args.steps is not None:
+        config = dataclasses.replace(config, total_steps=args.steps)
+    safe_env = re.sub(r"[^A-Za-z0-9_.-]+", "_", args.env)
+    out = Path(args.out) if args.out else Path("runs") / f"{args.algo}-{safe_env}-seed{args.seed}"
+    print(
+        f"training {args.algo} on {args.env} for {config.total_steps} env steps (seed {args.seed})"
+    )
+    start = time.perf_counter()
+    result = module.train(args.env, config, seed=args.seed)
+    seconds = time.perf_counter() - start
+    eval_return = evaluate(result.agent, args.env, n_episodes=20, seed=10_000 + args.seed)
+    agent_path = result.agent.save(out / "agent.pt")
+    result.history.to_csv(out / "history.csv")
+    rows = [r for r in result.history if r.get("episode_return") is not None]
+    fig = plot_training_curve(
+        [r["env_steps"] for r in rows],
+        [r["episode_return"] for r in rows],
+        title=f"{args.algo.upper()} on {args.env} (seed {args.seed})",
+    )
+    save_figure(fig, out / "learning_curve.png")
+    print(
+        f"trained in {seconds:.1f} s; greedy-policy mean return over 20 episodes: {eval_return:.1f}"
+    )
+    print(
+        f"agent: {agent_path}\nhistory: {out / 'history.csv'}\nplot: {out / 'learning_curve.png'}"
+    )
+    return 0

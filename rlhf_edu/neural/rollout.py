@@ -1,0 +1,160 @@
+"""Collecting experience from gymnasium vector envs, with episode ends handled correctly.
+
+We run ``n_envs`` copies of the env side by side (``gymnasium.vector.SyncVectorEnv``; for tiny envs
+like CartPole a single process is faster than subprocesses) in *same-step* autoreset mode: when a
+copy's episode ends at step ``t``, ``step`` returns the first observation of its next episode and
+puts the true last observation in ``infos["final_obs"]``. Every step is a real transition (no
+dummy reset steps), and the final observation is there when we need it.
+
+Two ways an episode ends, and why they differ (Pardo et al. 2018, "Time limits in RL"):
+
+- **terminated**: the MDP reached an absorbing state (the pole fell). Its value is 0; the return
+  target is ``r_t``.
+- **truncated**: a time limit cut the episode; the state is not special and the return would have
+  gone on. The target is ``r_t + gamma * V(s_final)``: we bootstrap from the value of the *true*
+  final observation (not the reset observation the env returned).
+
+``bootstrap_truncated`` folds that bootstrap into the reward, after which both kinds of end are a
+``done`` that GAE never bootstraps across (``rlhf_edu.neural.returns``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlhf_edu.neural.networks import ActorCritic
+
+
+def check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def make_vec_env(
+    env_id: str | Callable[[], gym.Env], n_envs: int, seed: int
+) -> gym.vector.SyncVectorEnv:
+    """``n_envs`` copies of ``env_id`` (an id, or a function that makes one env), same-step autoreset.
+
+    Env ``i`` is seeded with ``seed + i`` at the first ``reset(seed=seed)``.
+    """
+    n_envs = check_positive_int("n_envs", n_envs)
+
+    def make() -> gym.Env:
+        return env_id() if callable(env_id) else gym.make(env_id)
+
+    envs = gym.vector.SyncVectorEnv(
+        [make for _ in range(n_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+    )
+    envs.action_space.seed(seed)
+    return envs
+
+
+def bootstrap_truncated(
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    final_values: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    """``r_t + gamma * V(s_final)`` where the episode was truncated (and not terminated), else ``r_t``.
+
+    Args:
+        rewards, terminated, truncated: shape ``(n_envs,)`` for one step.
+        final_values: ``V`` of each env's true final observation (any value where not truncated).
+    """
+    cut = truncated.bool() & ~terminated.bool()
+    return rewards + gamma * torch.where(cut, final_values, torch.zeros_like(final_values))
+
+
+def final_observations(next_obs: np.ndarray, infos: dict) -> np.ndarray:
+    """The true last observation of every env (the reset observation replaced where a step ended)."""
+    if "_final_obs" not in infos:
+        return next_obs
+    final = next_obs.copy()
+    for i in np.flatnonzero(infos["_final_obs"]):
+        final[i] = infos["final_obs"][i]
+    return final
+
+
+class EpisodeStats:
+    """Running undiscounted return and length of each env's current episode."""
+
+    def __init__(self, n_envs: int) -> None:
+        self.returns = np.zeros(n_envs)
+        self.lengths = np.zeros(n_envs, dtype=np.int64)
+
+    def update(self, rewards: np.ndarray, dones: np.ndarray) -> list[tuple[float, int]]:
+        """Add one step; returns ``(return, length)`` of the episodes that ended."""
+        self.returns += rewards
+        self.lengths += 1
+        finished = [(float(self.returns[i]), int(self.lengths[i])) for i in np.flatnonzero(dones)]
+        self.returns[dones] = 0.0
+        self.lengths[dones] = 0
+        return finished
+
+
+@dataclass
+class Rollout:
+    """``n_steps`` steps of ``n_envs`` envs, time first. Rewards include the truncation bootstrap."""
+
+    obs: torch.Tensor  # (T, N, obs_dim)
+    actions: torch.Tensor  # (T, N)
+    logprobs: torch.Tensor  # (T, N)  log pi_old(a_t | s_t)
+    values: torch.Tensor  # (T, N)  V_old(s_t)
+    rewards: torch.Tensor  # (T, N)
+    dones: torch.Tensor  # (T, N)  1 where an episode ended at step t
+    last_value: torch.Tensor  # (N,)  V(s_T) for bootstrapping the unfinished episodes
+    episodes: list[tuple[float, int]]  # (return, length) of the episodes that ended
+
+
+@torch.no_grad()
+def collect_rollout(
+    envs: gym.vector.VectorEnv,
+    net: ActorCritic,
+    obs: np.ndarray,
+    n_steps: int,
+    gamma: float,
+    stats: EpisodeStats,
+) -> tuple[Rollout, np.ndarray]:
+    """Run the current policy for ``n_steps`` steps in every env; returns the rollout and next obs."""
+    n_envs = envs.num_envs
+    obs_buf = torch.zeros((n_steps, n_envs, obs.shape[-1]))
+    actions = torch.zeros((n_steps, n_envs), dtype=torch.long)
+    logprobs = torch.zeros((n_steps, n_envs))
+    values = torch.zeros((n_steps, n_envs))
+    rewards = torch.zeros((n_steps, n_envs))
+    dones = torch.zeros((n_steps, n_envs))
+    episodes: list[tuple[float, int]] = []
+    for t in range(n_steps):
+        obs_t = torch.as_tensor(obs, dtype=torch.float32)
+        log_pi = torch.log_softmax(net.logits(obs_t), dim=-1)  # (N, n_actions)
+        action = torch.multinomial(log_pi.exp(), 1).squeeze(-1)  # a_t ~ pi(. | s_t)
+        obs_buf[t] = obs_t
+        actions[t] = action
+        logprobs[t] = log_pi.gather(-1, action[:, None]).squeeze(-1)
+        values[t] = net.value(obs_t)
+        next_obs, reward, terminated, truncated, infos = envs.step(action.numpy())
+        reward_t = torch.as_tensor(reward, dtype=torch.float32)
+        if np.any(truncated & ~terminated):
+            final_obs = torch.as_tensor(final_observations(next_obs, infos), dtype=torch.float32)
+            reward_t = bootstrap_truncated(
+                reward_t,
+                torch.as_tensor(terminated),
+                torch.as_tensor(truncated),
+                net.value(final_obs),
+                gamma,
+            )
+        rewards[t] = reward_t
+        done = terminated | truncated
+        dones[t] = torch.as_tensor(done, dtype=torch.float32)
+        episodes += stats.update(np.asarray(reward, dtype=np.float64), done)
+        obs = next_obs
+    last_value = net.value(torch.as_tensor(obs, dtype=torch.float32))
+    rollout = Rollout(obs_buf, actions, logprobs, values, rewards, dones, last_value, episodes)
+    return rollout, obs
