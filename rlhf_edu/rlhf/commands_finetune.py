@@ -46,22 +46,13 @@ def load_policy(model: str | None, seed: int = 0):
     if model is None:
         return load_tiny_lm()
     if model == RANDOM_124M:
-        from transformers import GPT2Config, GPT2LMHeadModel
+        from transformers import GPT2LMHeadModel
+
+        from rlhf_edu.rlhf.lm import tiny_gpt2_config
 
         _, tokenizer = load_tiny_lm()
-        config = GPT2Config(
-            vocab_size=len(tokenizer),
-            n_positions=1024,
-            n_embd=768,
-            n_layer=12,
-            n_head=12,
-            resid_pdrop=0.0,
-            embd_pdrop=0.0,
-            attn_pdrop=0.0,
-            bos_token_id=tokenizer.eos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
+        # GPT-2 small's shape (124M parameters with its own vocabulary), randomly initialised.
+        config = tiny_gpt2_config(tokenizer, n_layer=12, n_embd=768, n_head=12, n_positions=1024)
         torch.manual_seed(seed)
         return GPT2LMHeadModel(config).eval(), tokenizer
     return load_lm(model)

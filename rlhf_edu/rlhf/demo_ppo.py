@@ -17,44 +17,26 @@ N_EVAL_PROMPTS = 64
 
 
 def run(out_dir: Path, seed: int) -> dict[str, Any]:
-    from rlhf_edu.rlhf.corpus import sample_prompts
-    from rlhf_edu.rlhf.lm import load_tiny_lm
-    from rlhf_edu.rlhf.ppo import RLHFPPOConfig, RLHFPPOTrainer
-    from rlhf_edu.rlhf.preferences import get_labeler
-    from rlhf_edu.rlhf.reward_model import load_default_reward_model
-    from rlhf_edu.utils import seed_everything
+    from rlhf_edu.rlhf.ppo import RLHFPPOConfig
+    from rlhf_edu.rlhf.ppo_results import course_trainer, eval_prompts_for
+    from rlhf_edu.utils import check_seed
     from rlhf_edu.viz.figures import save_figure
+    from rlhf_edu.viz.rlhf import plot_ppo_training
 
-    seed = seed_everything(seed)
+    seed = check_seed(seed)
     out_dir = Path(out_dir)
-    policy, tokenizer = load_tiny_lm()
-    reward_model = load_default_reward_model()
-    labeler = get_labeler("mix")
     config = RLHFPPOConfig(batch_size=DEMO_BATCH_SIZE)
-    trainer = RLHFPPOTrainer(
-        policy,
-        tokenizer,
-        reward_model,
-        sample_prompts(512, seed=seed),
-        config,
-        seed=seed,
-        true_utility=labeler.utility,
-    )
-    eval_prompts = sample_prompts(N_EVAL_PROMPTS, seed=10_000 + seed)
+    trainer = course_trainer(seed, config)
+    eval_prompts = eval_prompts_for(seed, N_EVAL_PROMPTS)
     before = trainer.evaluate(eval_prompts, seed=seed)
     history = trainer.train(DEMO_UPDATES)
     after = trainer.evaluate(eval_prompts, seed=seed)
-    try:
-        from rlhf_edu.viz.rlhf import plot_ppo_training
-
-        fig = plot_ppo_training(
-            {"PPO, adaptive KL": [history]},
-            kl_target=config.kl_target,
-            title=f"RLHF with PPO: tiny GPT-2, {DEMO_UPDATES} updates",
-        )
-        save_figure(fig, out_dir / "rlhf_ppo.png")
-    except ImportError:  # the plotting module ships with the RLHF track's viz
-        pass
+    fig = plot_ppo_training(
+        {"PPO, adaptive KL": [history]},
+        kl_target=config.kl_target,
+        title=f"RLHF with PPO: tiny GPT-2, {DEMO_UPDATES} updates",
+    )
+    save_figure(fig, out_dir / "rlhf_ppo.png")
     (out_dir / "rlhf_ppo_samples.txt").write_text(
         "before:\n"
         + "\n".join(p + r for p, r in zip(before["prompts"][:5], before["responses"][:5]))

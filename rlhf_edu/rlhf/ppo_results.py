@@ -30,14 +30,10 @@ SEEDS = (0, 1, 2)
 N_EVAL_PROMPTS = 128
 
 
-def run_ppo(
-    seed: int,
-    n_updates: int = N_UPDATES,
-    config_changes: dict[str, Any] | None = None,
-    show_progress: bool | None = None,
-) -> dict[str, Any]:
-    """One PPO run on the course's models; returns ``{"history": rows, "before": ..., "after":
-    ...}`` where before/after hold the held-out ``reward``, ``true_utility``, ``kl`` and samples."""
+def course_trainer(seed: int, config: Any = None) -> Any:
+    """A PPO trainer on the course's models: the tiny GPT-2 policy, the default reward model, the
+    "mix" labeler's hidden utility for reporting, and 512 training prompts drawn with ``seed``.
+    ``config`` defaults to ``RLHFPPOConfig()``. Shared by this experiment and the demo."""
     from rlhf_edu.rlhf.corpus import sample_prompts
     from rlhf_edu.rlhf.lm import load_tiny_lm
     from rlhf_edu.rlhf.ppo import RLHFPPOConfig, RLHFPPOTrainer
@@ -46,19 +42,36 @@ def run_ppo(
 
     seed_everything(seed)
     policy, tokenizer = load_tiny_lm()
-    reward_model = load_default_reward_model()
-    labeler = get_labeler("mix")
-    config = RLHFPPOConfig().replace(**(config_changes or {}))
-    trainer = RLHFPPOTrainer(
+    return RLHFPPOTrainer(
         policy,
         tokenizer,
-        reward_model,
+        load_default_reward_model(),
         sample_prompts(512, seed=seed),
-        config,
+        RLHFPPOConfig() if config is None else config,
         seed=seed,
-        true_utility=labeler.utility,
+        true_utility=get_labeler("mix").utility,
     )
-    eval_prompts = sample_prompts(N_EVAL_PROMPTS, seed=10_000 + seed)
+
+
+def eval_prompts_for(seed: int, n: int) -> list[str]:
+    """Held-out prompts for evaluating a run of ``course_trainer(seed)``."""
+    from rlhf_edu.rlhf.corpus import sample_prompts
+
+    return sample_prompts(n, seed=10_000 + seed)
+
+
+def run_ppo(
+    seed: int,
+    n_updates: int = N_UPDATES,
+    config_changes: dict[str, Any] | None = None,
+    show_progress: bool | None = None,
+) -> dict[str, Any]:
+    """One PPO run on the course's models; returns ``{"history": rows, "before": ..., "after":
+    ...}`` where before/after hold the held-out ``reward``, ``true_utility``, ``kl`` and samples."""
+    from rlhf_edu.rlhf.ppo import RLHFPPOConfig
+
+    trainer = course_trainer(seed, RLHFPPOConfig().replace(**(config_changes or {})))
+    eval_prompts = eval_prompts_for(seed, N_EVAL_PROMPTS)
     keys = ("reward", "true_utility", "kl", "eos_fraction")
 
     def measure() -> dict[str, Any]:
