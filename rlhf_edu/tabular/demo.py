@@ -42,7 +42,7 @@ def run(out_dir: Path, seed: int) -> dict:
     _, vi_policy = value_iteration(lake, 0.995, 1e-10)
     vi_success = start_value(lake, finite_horizon_evaluation(lake, vi_policy, HORIZON))
 
-    result = q_learning(LAKE, 30_000, 0.05, 0.995, 1.0, seed, epsilon_final=0.01)
+    result = q_learning(LAKE, 60_000, 0.02, 0.9995, 1.0, seed, epsilon_final=0.01)
     success = start_value(lake, finite_horizon_evaluation(lake, result.policy, HORIZON))
     actions = result.policy.argmax(axis=1)
     success_estimate = estimate_success_rate(env, lambda s: int(actions[s]), 1000, seed)

@@ -79,13 +79,15 @@ def test_q_learning_frozenlake_4x4_within_3_points_of_optimum():
 
 
 def test_q_learning_frozenlake_8x8_within_3_points_of_optimum():
-    """The demo's setting: 30,000 episodes, seed 0 (exact success within the 200-step limit).
+    """The demo's setting (60,000 episodes, alpha 0.02, gamma 0.9995) on seeds 0-4, evaluated exactly.
 
-    Not every seed gets this close: seeds 0-5 give 0.889, 0.890, 0.886, 0.869, 0.874, 0.855
-    against the optimum 0.913 (value iteration's stationary policy: 0.894).
+    The optimum within the 200-step limit is 0.913 (a time-dependent policy); the stationary
+    policy Q-learning aims for with gamma = 0.9995 reaches 0.886. Seeds 0-29 give 0.884 or 0.886,
+    except one at 0.879.
     """
     lake = TabularMDP.from_gymnasium(gym.make("FrozenLake8x8-v1"))
     optimum = start_value(lake, finite_horizon_optimum(lake, 200))
-    result = q_learning("FrozenLake8x8-v1", 30_000, 0.05, 0.995, 1.0, 0, epsilon_final=0.01)
-    success = start_value(lake, finite_horizon_evaluation(lake, result.policy, 200))
-    assert success > optimum - 0.03
+    for seed in range(5):
+        result = q_learning("FrozenLake8x8-v1", 60_000, 0.02, 0.9995, 1.0, seed, epsilon_final=0.01)
+        success = start_value(lake, finite_horizon_evaluation(lake, result.policy, 200))
+        assert success > optimum - 0.03, (seed, success)
