@@ -133,6 +133,9 @@ def load_checkpoint(
         )
     if hashlib.sha256(payload).hexdigest().encode() != digest:
         raise CheckpointError(f"{path} is corrupt: checksum mismatch")
+    if torch.device(map_location).type == "cpu":
+        # accelerate's CPU processes live on device "cpu:0", which torch.load cannot restore to
+        map_location = "cpu"
     return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=False)
 
 

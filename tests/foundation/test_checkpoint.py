@@ -117,3 +117,11 @@ def test_output_folder_under_a_file_raises_a_clear_error(tmp_path):
 def test_bad_step_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="step"):
         save_checkpoint({"x": 1}, tmp_path, step=-1)
+
+
+def test_tensors_saved_on_an_indexed_cpu_device_load_onto_it(tmp_path):
+    """accelerate's CPU processes use device "cpu:0"; their checkpoints must load back there."""
+    device = torch.device("cpu", 0)
+    save_checkpoint({"w": torch.ones(3, device=device)}, tmp_path, step=1)
+    state = load_checkpoint(tmp_path, map_location=device)
+    assert torch.equal(state["w"], torch.ones(3))

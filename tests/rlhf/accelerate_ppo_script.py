@@ -1,7 +1,9 @@
 """Run by test_accelerate_ppo.py as two processes (``torchrun --nproc_per_node 2``).
 
-Each process trains the tiny random GPT-2 for two PPO updates on its own prompts and writes its
-final parameters' checksum and metrics to ``OUT/rank<k>.json``.
+Each process trains the tiny random GPT-2 for two PPO updates on its own prompts (checkpointing
+after each), then a fresh trainer resumes from the first update's checkpoint and trains to two
+updates again. Each process writes both runs' parameter checksums and metrics to
+``OUT/rank<k>.json``.
 """
 
 from __future__ import annotations
@@ -23,17 +25,28 @@ def main(out: Path) -> None:
     torch.set_num_threads(1)
     accelerator = Accelerator(cpu=True)
     config = RLHFPPOConfig(batch_size=4, max_new_tokens=6, ppo_epochs=2, learning_rate=1e-3)
-    trainer = RLHFPPOTrainer(
-        tiny_policy(),
-        tiny_tokenizer(),
-        letter_reward,
-        PROMPTS,
-        config,
-        seed=0,
-        accelerator=accelerator,
-    )
-    history = trainer.train(2, checkpoint_dir=out / "ckpt", checkpoint_every=2)
+
+    def make_trainer() -> RLHFPPOTrainer:
+        return RLHFPPOTrainer(
+            tiny_policy(),
+            tiny_tokenizer(),
+            letter_reward,
+            PROMPTS,
+            config,
+            seed=0,
+            accelerator=accelerator,
+        )
+
+    trainer = make_trainer()
+    history = trainer.train(2, checkpoint_dir=out / "ckpt", checkpoint_every=1)
     params = torch.cat([p.detach().flatten() for p in trainer._unwrapped().parameters()])
+
+    # resume from the checkpoint written after update 1 (every rank reads rank 0's file)
+    resumed = make_trainer()
+    resumed.load(out / "ckpt" / "ckpt-000000001.pt")
+    resumed_update = resumed.update_index
+    resumed.train(2)
+    resumed_params = torch.cat([p.detach().flatten() for p in resumed._unwrapped().parameters()])
     initial = torch.cat([p.detach().flatten() for p in tiny_policy().parameters()])
     record = {
         "rank": accelerator.process_index,
@@ -48,6 +61,10 @@ def main(out: Path) -> None:
             PROMPTS[:2], torch.Generator().manual_seed(accelerator.process_index)
         ).responses,
         "history": history.rows,
+        "resumed_update": resumed_update,
+        "resumed_param_sum": float(resumed_params.double().sum()),
+        "resumed_equal": bool(torch.equal(params, resumed_params)),
+        "resumed_history": resumed.history.rows,
     }
     (out / f"rank{accelerator.process_index}.json").write_text(json.dumps(record))
 

@@ -23,7 +23,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_cpu_processes_train_in_lockstep_with_synchronised_gradients(tmp_path):
+def test_two_cpu_processes_train_in_lockstep_and_resume_to_the_same_numbers(tmp_path):
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
@@ -52,3 +52,11 @@ def test_two_cpu_processes_train_in_lockstep_with_synchronised_gradients(tmp_pat
     assert ranks[0]["history"][-1]["kl"] == ranks[1]["history"][-1]["kl"]
     assert all(math.isfinite(row["reward"]) for row in ranks[0]["history"])
     assert (tmp_path / "ckpt").is_dir() and any((tmp_path / "ckpt").iterdir())
+    # resuming from update 1's checkpoint repeats the uninterrupted run on every rank
+    drop = ("seconds",)
+    for r in ranks:
+        assert r["resumed_update"] == 1
+        assert r["resumed_equal"], "resumed weights differ from the uninterrupted run's"
+        straight = [{k: v for k, v in row.items() if k not in drop} for row in r["history"]]
+        again = [{k: v for k, v in row.items() if k not in drop} for row in r["resumed_history"]]
+        assert again == straight
