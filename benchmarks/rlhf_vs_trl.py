@@ -10,12 +10,18 @@ normalisation folded into ``score`` so both see identical numbers), the same pro
 per update, 32 new tokens, temperature 1, 4 PPO epochs, 1 minibatch, learning rate 1e-4, a fixed
 KL coefficient 0.05 (TRL's default; ours with ``adaptive_kl=False``) and a missing-EOS penalty of
 1. One thread, CPU. The table reports wall seconds per PPO update (everything: sampling, scoring,
-training), episodes (responses) per second, and the mean reward-model score and KL of the last 3
-updates' rollouts.
+training), episodes (responses) per second, and the mean reward-model score (minus the missing-EOS
+penalty, as TRL logs ``objective/scores``) and KL of the last 3 updates' rollouts, averaged over
+``--seeds``. Writes benchmarks/results/rlhf_vs_trl.md.
 
-Differences that remain by design: TRL trains a separate value model (a second GPT-2, as in its
-recipe); ours is a value head on the policy. TRL scores the response as generated; ours re-reads
-the decoded text through the reward model (appending EOS).
+Differences that remain by design: TRL trains a separate value model (a second GPT-2 initialised
+from the reward model, as in its recipe); ours is a value head on the policy that starts at zero.
+With GAE's lambda < 1 the advantages bootstrap from the critic, so a critic that starts as the
+reward model credits early tokens at once, while a zero-initialised head discounts the score by
+``lambda^k`` for a token k steps before the end until it has learned. Ours therefore runs twice:
+with TRL's lambda = 0.95, and with lambda = 1 (no bootstrapping from an untrained critic). TRL
+scores the response as generated; ours re-reads the decoded text through the reward model
+(appending EOS).
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import statistics
 import tempfile
 import time
 import warnings
+from pathlib import Path
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 os.environ.setdefault("RLHF_EDU_NO_PROGRESS", "1")
@@ -64,7 +72,11 @@ def as_sequence_classifier(reward_model):
     return model.eval()
 
 
-def run_ours(prompts, n_updates, seed):
+# the hyperparameters in which our two runs differ (everything else is shared with TRL's run)
+OURS_VARIANTS = {"rlhf_edu lam=0.95": {"lam": 0.95}, "rlhf_edu lam=1": {"lam": 1.0}}
+
+
+def run_ours(prompts, n_updates, seed, changes):
     from rlhf_edu.rlhf.ppo import RLHFPPOConfig, RLHFPPOTrainer
 
     policy, tokenizer, reward_model = load_models()
@@ -77,6 +89,7 @@ def run_ours(prompts, n_updates, seed):
         init_kl_coef=KL_COEF,
         adaptive_kl=False,
         missing_eos_penalty=1.0,
+        **changes,
     )
     trainer = RLHFPPOTrainer(policy, tokenizer, reward_model, prompts, config, seed=seed)
     trainer.step()  # warm-up (first-call allocations), not timed
@@ -84,9 +97,13 @@ def run_ours(prompts, n_updates, seed):
     trainer.train(n_updates + 1)
     seconds = time.perf_counter() - started
     rows = trainer.history.rows[1:]
+    penalty = config.missing_eos_penalty
     return {
         "seconds_per_update": seconds / n_updates,
-        "reward": float(np.mean([r["reward"] for r in rows[-3:]])),
+        # the penalised score, as TRL's objective/scores
+        "reward": float(
+            np.mean([r["reward"] - penalty * (1 - r["eos_fraction"]) for r in rows[-3:]])
+        ),
         "kl": float(np.mean([r["kl"] for r in rows[-3:]])),
     }
 
@@ -164,27 +181,47 @@ def run_trl(prompts, n_updates, seed):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--updates", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "rlhf_vs_trl.md"))
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
     from rlhf_edu.rlhf.corpus import sample_prompts
 
-    prompts = sample_prompts(512, seed=args.seed)
-    trl = run_trl(prompts, args.updates, args.seed)
-    ours = run_ours(prompts, args.updates, args.seed)
-    print(
-        f"\nRLHF PPO, tiny GPT-2, CPU (1 thread): {BATCH} prompts/update, {NEW_TOKENS} new tokens, "
-        f"{EPOCHS} epochs, 1 minibatch, {args.updates} timed updates"
-    )
-    print(f"{'trainer':<10} {'s/update':>9} {'episodes/s':>11} {'reward':>8} {'KL':>7}")
-    for name, r in (("TRL 1.12", trl), ("rlhf_edu", ours)):
-        print(
-            f"{name:<10} {r['seconds_per_update']:>9.3f} {BATCH / r['seconds_per_update']:>11.1f} "
-            f"{r['reward']:>8.3f} {r['kl']:>7.3f}"
+    seeds = [int(s) for s in args.seeds.split(",")]
+    runs: dict[str, list[dict]] = {"TRL 1.12": [], **{name: [] for name in OURS_VARIANTS}}
+    for seed in seeds:
+        prompts = sample_prompts(512, seed=seed)
+        runs["TRL 1.12"].append(run_trl(prompts, args.updates, seed))
+        for name, changes in OURS_VARIANTS.items():
+            runs[name].append(run_ours(prompts, args.updates, seed, changes))
+    trl_seconds = statistics.median(r["seconds_per_update"] for r in runs["TRL 1.12"])
+    lines = [
+        "# Our RLHF PPO vs TRL 1.12's PPOTrainer (tiny GPT-2, CPU, 1 thread)",
+        "",
+        f"{BATCH} prompts/update, {NEW_TOKENS} new tokens, {EPOCHS} PPO epochs, 1 minibatch, "
+        f"lr {LR}, fixed KL coef {KL_COEF}; {args.updates} timed updates after one warm-up; "
+        f"seeds {args.seeds}. Seconds: median over seeds; reward (penalised score) and KL: "
+        "mean of the last 3 updates, averaged over seeds (per-seed values in brackets).",
+        "",
+        "| trainer | s/update | episodes/s | speed-up vs TRL | reward | KL |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, results in runs.items():
+        seconds = statistics.median(r["seconds_per_update"] for r in results)
+        rewards = [r["reward"] for r in results]
+        kls = [r["kl"] for r in results]
+        lines.append(
+            f"| {name} | {seconds:.3f} | {BATCH / seconds:.1f} | {trl_seconds / seconds:.2f}x | "
+            f"{np.mean(rewards):.3f} ({', '.join(f'{x:.3f}' for x in rewards)}) | "
+            f"{np.mean(kls):.3f} ({', '.join(f'{x:.3f}' for x in kls)}) |"
         )
-    ratio = trl["seconds_per_update"] / ours["seconds_per_update"]
-    print(f"speed-up (episodes/s, ours / TRL): {ratio:.2f}x")
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"written to {out}")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from rlhf_edu.rlhf.ppo_results import load_ppo_curves, run_ppo
@@ -30,3 +31,21 @@ def test_stored_results_show_gains_under_the_kl_target_and_reward_hacking_withou
         assert without_kl["after"]["reward"] > with_kl["after"]["reward"]
         assert without_kl["after"]["kl"] > 10 * with_kl["after"]["kl"]
         assert without_kl["after"]["true_utility"] < with_kl["after"]["true_utility"]
+
+
+def test_stored_runs_without_penalty_turn_down_while_the_score_keeps_rising():
+    for run in load_ppo_curves()["settings"]["no KL penalty"]:
+        utility = np.convolve([r["true_utility"] for r in run["history"]], np.ones(5) / 5, "valid")
+        reward = np.convolve([r["reward"] for r in run["history"]], np.ones(5) / 5, "valid")
+        assert utility[-1] < utility.max() - 0.1  # true utility past its peak ...
+        assert reward[-1] > reward[len(reward) // 2]  # ... while the score still climbs
+
+
+def test_stored_results_match_what_the_current_code_starts_from():
+    """The stored runs' "before" evaluation is reproduced by the code as it is now (catches stale
+    results after a change to the models, the prompts or the evaluation)."""
+    stored = load_ppo_curves()["settings"]["adaptive KL"][0]["before"]
+    now = run_ppo(seed=0, n_updates=0)["before"]
+    assert now["true_utility"] == pytest.approx(stored["true_utility"], abs=1e-6)
+    assert now["reward"] == pytest.approx(stored["reward"], abs=1e-4)
+    assert now["samples"] == stored["samples"]
