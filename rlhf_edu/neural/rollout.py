@@ -122,39 +122,52 @@ def collect_rollout(
     gamma: float,
     stats: EpisodeStats,
 ) -> tuple[Rollout, np.ndarray]:
-    """Run the current policy for ``n_steps`` steps in every env; returns the rollout and next obs."""
-    n_envs = envs.num_envs
-    obs_buf = torch.zeros((n_steps, n_envs, obs.shape[-1]))
-    actions = torch.zeros((n_steps, n_envs), dtype=torch.long)
-    logprobs = torch.zeros((n_steps, n_envs))
-    values = torch.zeros((n_steps, n_envs))
-    rewards = torch.zeros((n_steps, n_envs))
-    dones = torch.zeros((n_steps, n_envs))
+    """Run the current policy for ``n_steps`` steps in every env; returns the rollout and next obs.
+
+    Inside the loop only the actor runs (to sample ``a_t``). ``pi_old`` and ``V_old`` do not change
+    during the rollout, so ``log pi_old(a_t | s_t)`` and ``V_old(s_t)`` of all ``n_steps * n_envs``
+    steps are computed afterwards in one batched pass: same numbers, far fewer small forwards.
+    """
+    n_envs, obs_dim = envs.num_envs, obs.shape[-1]
+    obs_buf = np.zeros((n_steps, n_envs, obs_dim), dtype=np.float32)
+    actions = np.zeros((n_steps, n_envs), dtype=np.int64)
+    rewards = np.zeros((n_steps, n_envs), dtype=np.float32)
+    dones = np.zeros((n_steps, n_envs), dtype=np.float32)
     episodes: list[tuple[float, int]] = []
     for t in range(n_steps):
-        obs_t = torch.as_tensor(obs, dtype=torch.float32)
-        log_pi = torch.log_softmax(net.logits(obs_t), dim=-1)  # (N, n_actions)
-        action = torch.multinomial(log_pi.exp(), 1).squeeze(-1)  # a_t ~ pi(. | s_t)
-        obs_buf[t] = obs_t
-        actions[t] = action
-        logprobs[t] = log_pi.gather(-1, action[:, None]).squeeze(-1)
-        values[t] = net.value(obs_t)
-        next_obs, reward, terminated, truncated, infos = envs.step(action.numpy())
-        reward_t = torch.as_tensor(reward, dtype=torch.float32)
+        obs_buf[t] = obs
+        logits = net.logits(torch.from_numpy(obs_buf[t]))  # (N, n_actions)
+        action = torch.multinomial(torch.softmax(logits, dim=-1), 1)  # a_t ~ pi(. | s_t), (N, 1)
+        actions[t] = action.squeeze(-1).numpy()
+        next_obs, reward, terminated, truncated, infos = envs.step(actions[t])
+        rewards[t] = reward
         if np.any(truncated & ~terminated):
-            final_obs = torch.as_tensor(final_observations(next_obs, infos), dtype=torch.float32)
-            reward_t = bootstrap_truncated(
-                reward_t,
-                torch.as_tensor(terminated),
-                torch.as_tensor(truncated),
-                net.value(final_obs),
+            final_obs = final_observations(next_obs, infos).astype(np.float32)
+            rewards[t] = bootstrap_truncated(
+                torch.from_numpy(rewards[t]),
+                torch.from_numpy(terminated),
+                torch.from_numpy(truncated),
+                net.value(torch.from_numpy(final_obs)),
                 gamma,
-            )
-        rewards[t] = reward_t
+            ).numpy()
         done = terminated | truncated
-        dones[t] = torch.as_tensor(done, dtype=torch.float32)
+        dones[t] = done
         episodes += stats.update(np.asarray(reward, dtype=np.float64), done)
         obs = next_obs
+    flat_obs = torch.from_numpy(obs_buf).reshape(n_steps * n_envs, obs_dim)
+    flat_actions = torch.from_numpy(actions).reshape(n_steps * n_envs)
+    log_pi = torch.log_softmax(net.logits(flat_obs), dim=-1)  # (T * N, n_actions)
+    logprobs = log_pi.gather(-1, flat_actions[:, None]).reshape(n_steps, n_envs)
+    values = net.value(flat_obs).reshape(n_steps, n_envs)
     last_value = net.value(torch.as_tensor(obs, dtype=torch.float32))
-    rollout = Rollout(obs_buf, actions, logprobs, values, rewards, dones, last_value, episodes)
+    rollout = Rollout(
+        obs=torch.from_numpy(obs_buf),
+        actions=torch.from_numpy(actions),
+        logprobs=logprobs,
+        values=values,
+        rewards=torch.from_numpy(rewards),
+        dones=torch.from_numpy(dones),
+        last_value=last_value,
+        episodes=episodes,
+    )
     return rollout, obs

@@ -88,3 +88,23 @@ def test_vector_env_seeds_make_rollouts_repeatable():
         return obs
 
     np.testing.assert_array_equal(first_obs(), first_obs())
+
+
+def test_rollout_logprobs_and_values_are_those_of_the_collecting_network():
+    from rlhf_edu.neural.networks import ActorCritic
+
+    torch.manual_seed(0)
+    net = ActorCritic(4, 2)
+    envs = make_vec_env("CartPole-v1", 3, seed=0)
+    obs, _ = envs.reset(seed=0)
+    rollout, next_obs = collect_rollout(envs, net, obs, 5, 0.99, EpisodeStats(3))
+    envs.close()
+    with torch.no_grad():
+        log_pi = torch.log_softmax(net.logits(rollout.obs), dim=-1)  # (T, N, n_actions)
+        expected_logprobs = log_pi.gather(-1, rollout.actions[..., None]).squeeze(-1)
+        torch.testing.assert_close(rollout.logprobs, expected_logprobs)
+        torch.testing.assert_close(rollout.values, net.value(rollout.obs))
+        torch.testing.assert_close(
+            rollout.last_value, net.value(torch.as_tensor(next_obs, dtype=torch.float32))
+        )
+    assert rollout.obs.shape == (5, 3, 4) and rollout.actions.dtype == torch.long
