@@ -1,6 +1,6 @@
 """Our RLHF PPO against TRL's PPOTrainer on the identical set-up, on the CPU.
 
-    /work/venv-bench/bin/python benchmarks/rlhf_vs_trl.py --updates 10
+    /work/venv-bench/bin/python benchmarks/rlhf_vs_trl.py --updates 10 --seeds 0,1,2
     (any venv with the ``bench`` extra: ``pip install -e '.[bench]'``; TRL 1.12.0 is the last
     release with PPO, under ``trl.experimental.ppo``)
 
@@ -12,7 +12,8 @@ KL coefficient 0.05 (TRL's default; ours with ``adaptive_kl=False``) and a missi
 1. One thread, CPU. The table reports wall seconds per PPO update (everything: sampling, scoring,
 training), episodes (responses) per second, and the mean reward-model score (minus the missing-EOS
 penalty, as TRL logs ``objective/scores``) and KL of the last 3 updates' rollouts, averaged over
-``--seeds``. Writes benchmarks/results/rlhf_vs_trl.md.
+``--seeds``, and ``reward - beta * KL``: the objective both trainers maximise. Writes
+benchmarks/results/rlhf_vs_trl.md.
 
 Differences that remain by design: TRL trains a separate value model (a second GPT-2 initialised
 from the reward model, as in its recipe); ours is a value head on the policy that starts at zero.
@@ -105,6 +106,15 @@ def run_ours(prompts, n_updates, seed, changes):
             np.mean([r["reward"] - penalty * (1 - r["eos_fraction"]) for r in rows[-3:]])
         ),
         "kl": float(np.mean([r["kl"] for r in rows[-3:]])),
+        # what PPO maximises: score - beta * KL (TRL's objective/rlhf_reward)
+        "rlhf_reward": float(
+            np.mean(
+                [
+                    r["reward"] - penalty * (1 - r["eos_fraction"]) - r["kl_coef"] * r["kl"]
+                    for r in rows[-3:]
+                ]
+            )
+        ),
     }
 
 
@@ -174,6 +184,7 @@ def run_trl(prompts, n_updates, seed):
         "seconds_per_update": per_update,
         "reward": float(np.mean([r["objective/scores"] for r in logs[-3:]])),
         "kl": float(np.mean([r["objective/kl"] for r in logs[-3:]])),
+        "rlhf_reward": float(np.mean([r["objective/rlhf_reward"] for r in logs[-3:]])),
         "updates": len(logs),
     }
 
@@ -202,19 +213,23 @@ def main() -> int:
         f"{BATCH} prompts/update, {NEW_TOKENS} new tokens, {EPOCHS} PPO epochs, 1 minibatch, "
         f"lr {LR}, fixed KL coef {KL_COEF}; {args.updates} timed updates after one warm-up; "
         f"seeds {args.seeds}. Seconds: median over seeds; reward (penalised score) and KL: "
-        "mean of the last 3 updates, averaged over seeds (per-seed values in brackets).",
+        "mean of the last 3 updates, averaged over seeds (per-seed values in brackets). "
+        "reward - beta KL is the KL-penalised objective PPO maximises (TRL's "
+        "objective/rlhf_reward).",
         "",
-        "| trainer | s/update | episodes/s | speed-up vs TRL | reward | KL |",
-        "|---|---|---|---|---|---|",
+        "| trainer | s/update | episodes/s | speed-up vs TRL | reward | KL | reward - beta KL |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, results in runs.items():
         seconds = statistics.median(r["seconds_per_update"] for r in results)
         rewards = [r["reward"] for r in results]
         kls = [r["kl"] for r in results]
+        objective = [r["rlhf_reward"] for r in results]
         lines.append(
             f"| {name} | {seconds:.3f} | {BATCH / seconds:.1f} | {trl_seconds / seconds:.2f}x | "
             f"{np.mean(rewards):.3f} ({', '.join(f'{x:.3f}' for x in rewards)}) | "
-            f"{np.mean(kls):.3f} ({', '.join(f'{x:.3f}' for x in kls)}) |"
+            f"{np.mean(kls):.3f} ({', '.join(f'{x:.3f}' for x in kls)}) | "
+            f"{np.mean(objective):.3f} ({', '.join(f'{x:.3f}' for x in objective)}) |"
         )
     text = "\n".join(lines) + "\n"
     print("\n" + text)
