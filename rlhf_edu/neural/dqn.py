@@ -11,9 +11,18 @@ with the Huber loss of ``td_error = Q_theta(s, a) - td_target``. ``Q_target`` is
 Actions are epsilon-greedy with epsilon decaying linearly from ``epsilon_start`` to
 ``epsilon_end`` over the first ``exploration_fraction`` of training.
 
-Defaults: rl-baselines3-zoo's tuned CartPole-v1 settings (collect 256 steps, then 128 gradient
-steps against a target frozen during them), plus gamma 0.98 and a learning rate annealed to 0,
-which keep the greedy policy from collapsing late in training.
+Defaults, for CartPole-v1: collect 64 env steps, then take 32 gradient steps (batch 128) against a
+target frozen during them, and refresh the target after each such phase. Each phase is one
+approximate Bellman backup, so the failure signal travels one step further back per phase: phases
+4x more frequent than rl-baselines3-zoo's (256 steps, then 128 gradient steps) solve in fewer env
+steps, with the same 0.5 gradient steps per env step. Double DQN, gamma 0.98 (a horizon of ~50
+steps; 0.99 and 0.95 were less stable) and a learning rate annealed linearly to 0 damp the late
+collapses of the greedy policy, though not always: DQN on CartPole still oscillates after solving
+(a greedy return of 500 at one evaluation, 114 two evaluations later). So, as practitioners do,
+``train`` keeps the best policy it has seen: every ``eval_every`` env steps it evaluates the
+greedy policy on a few validation episodes and returns the best-scoring weights (set
+``eval_every=None`` for the last weights). A (128, 128) network and fused Adam make a gradient step
+cheaper than zoo's (256, 256) one.
 
 Only ``terminated`` stops the bootstrap: when the time limit truncates an episode, ``s'`` is the
 true last observation and ``Q_target(s', .)`` is used as for any other step.
@@ -22,6 +31,7 @@ true last observation and ``Q_target(s', .)`` is used as for any other step.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,7 +48,8 @@ from rlhf_edu.neural.agent import (
     save_agent_checkpoint,
 )
 from rlhf_edu.neural.checks import check_finite_loss, field_float, field_int
-from rlhf_edu.neural.networks import check_hidden_sizes
+from rlhf_edu.neural.evaluation import evaluate
+from rlhf_edu.neural.networks import check_hidden_sizes, make_adam
 from rlhf_edu.utils import History, seed_everything
 
 
@@ -49,22 +60,29 @@ class DQNConfig:
     total_steps: int = 50_000
     buffer_size: int = 100_000
     learning_starts: int = 1_000  # random actions, no updates, until the buffer has this many
-    batch_size: int = 64
+    batch_size: int = 128
     learning_rate: float = 2.3e-3
     anneal_lr: bool = True  # linearly to 0 over training: the greedy policy settles at the end
     gamma: float = 0.98
-    train_frequency: int = 256  # env steps between gradient phases
-    gradient_steps: int = 128  # gradient steps per phase
-    target_update_interval: int = 10  # env steps between copies of Q_theta into Q_target
+    train_frequency: int = 64  # env steps between gradient phases
+    gradient_steps: int = 32  # gradient steps per phase
+    target_update_interval: int = 64  # env steps between copies of Q_theta into Q_target
     epsilon_start: float = 1.0
     epsilon_end: float = 0.04
     exploration_fraction: float = 0.16
-    double_dqn: bool = False
+    double_dqn: bool = True
     max_grad_norm: float = 10.0
-    hidden_sizes: tuple[int, ...] = (256, 256)
+    hidden_sizes: tuple[int, ...] = (128, 128)
     activation: str = "relu"
     checkpoint_dir: str | None = None
     checkpoint_every: int = 10_000  # env steps
+    # Keep the best greedy policy seen: every ``eval_every`` env steps (and at the end) the greedy
+    # policy is evaluated on ``eval_episodes`` validation episodes (reset seeds 10_000, 10_001,
+    # ...; not the benchmark's or the notebooks' evaluation seeds), and train() returns the
+    # weights that scored best. None: return the final weights. Evaluation uses no random numbers,
+    # so training itself is the same either way.
+    eval_every: int | None = 5_000
+    eval_episodes: int = 20
 
     def __post_init__(self) -> None:
         for name in (
@@ -78,6 +96,9 @@ class DQNConfig:
         ):
             field_int(name, getattr(self, name))
         field_int("learning_starts", self.learning_starts, low=0)
+        if self.eval_every is not None:
+            field_int("eval_every", self.eval_every)
+        field_int("eval_episodes", self.eval_episodes)
         field_float("learning_rate", self.learning_rate, 0.0, None, low_open=True)
         field_float("gamma", self.gamma, 0.0, 1.0)
         field_float("epsilon_start", self.epsilon_start, 0.0, 1.0)
@@ -85,6 +106,10 @@ class DQNConfig:
         field_float("exploration_fraction", self.exploration_fraction, 0.0, 1.0)
         field_float("max_grad_norm", self.max_grad_norm, 0.0, None, low_open=True)
         self.hidden_sizes = check_hidden_sizes(self.hidden_sizes)
+
+
+#: Reset seed of the first validation episode of ``DQNConfig.eval_every`` (episode i: + i).
+VALIDATION_SEED = 10_000
 
 
 def linear_epsilon(step: int, epsilon_start: float, epsilon_end: float, decay_steps: int) -> float:
@@ -172,7 +197,11 @@ def train(
 
     ``callback(agent, env_steps)`` runs every ``callback_every`` env steps; ``False`` stops training.
     History rows: per finished episode ``env_steps``, ``episode_return``, ``epsilon``; every 1,000
-    env steps ``td_loss`` and ``q_mean``.
+    env steps ``td_loss`` and ``q_mean``; at each validation ``eval_return``.
+
+    With ``config.eval_every`` set (the default) the returned agent holds the weights whose greedy
+    policy scored best on the validation episodes, not necessarily the last ones; ``callback``
+    always sees the current weights.
     """
     config = DQNConfig() if config is None else config
     if not isinstance(config, DQNConfig):
@@ -189,7 +218,7 @@ def train(
     )
     q_network = agent.q_network
     target_network = copy.deepcopy(q_network)
-    optimizer = torch.optim.Adam(q_network.parameters(), lr=config.learning_rate)
+    optimizer = make_adam(q_network.parameters(), config.learning_rate)
     buffer = ReplayBuffer(config.buffer_size, obs_dim, seed)
     rng = np.random.default_rng(seed)
     env = gym.make(env_id)
@@ -199,6 +228,16 @@ def train(
     obs, _ = env.reset(seed=seed)
     episode_return, n_updates, checkpoint = 0.0, 0, None
     td_loss = q_mean = None
+    best_return, best_weights = -math.inf, None
+
+    def validate(step: int) -> None:
+        """Evaluate the greedy policy; remember its weights if it is the best so far."""
+        nonlocal best_return, best_weights
+        eval_return = evaluate(agent, env_id, config.eval_episodes, VALIDATION_SEED)
+        history.log(env_steps=step, eval_return=eval_return)
+        if eval_return > best_return:  # ties keep the first weights to reach the score
+            best_return, best_weights = eval_return, copy.deepcopy(q_network.state_dict())
+
     try:
         for step in range(1, config.total_steps + 1):
             epsilon = linear_epsilon(step, config.epsilon_start, config.epsilon_end, decay_steps)
@@ -255,11 +294,17 @@ def train(
                 history.log(env_steps=step, td_loss=td_loss, q_mean=q_mean)
             if config.checkpoint_dir and step % config.checkpoint_every == 0:
                 checkpoint = str(save_agent_checkpoint(agent, config.checkpoint_dir, step))
+            if config.eval_every is not None and step % config.eval_every == 0:
+                validate(step)
             if callback is not None and step % callback_every == 0:
                 if callback(agent, step) is False:
                     break
     finally:
         env.close()
+    if config.eval_every is not None:
+        if step % config.eval_every != 0:
+            validate(step)  # the final weights compete too
+        q_network.load_state_dict(best_weights)
     agent.eval()
     return TrainResult(agent, history)
 

@@ -43,6 +43,8 @@ from rlhf_edu.utils import latest_checkpoint
         (lambda: DQNConfig(gamma=1.5), "gamma"),
         (lambda: DQNConfig(epsilon_end=1.5), "epsilon_end"),
         (lambda: DQNConfig(batch_size=0), "batch_size"),
+        (lambda: DQNConfig(eval_every=0), "eval_every"),
+        (lambda: DQNConfig(eval_episodes=0), "eval_episodes"),
     ],
 )
 def test_config_rejects_out_of_range_fields_naming_the_field(make_config, field):
@@ -95,6 +97,30 @@ def test_training_is_repeatable_and_the_agent_survives_save_and_load(module, con
     np.testing.assert_array_equal(loaded.act(obs), first.agent.act(obs))
     assert loaded.env_id == "CartPole-v1"
     assert evaluate(loaded, "CartPole-v1", 3, seed=5) == evaluate(first.agent, "CartPole-v1", 3, 5)
+
+
+def test_dqn_returns_the_first_best_validated_weights_and_validation_leaves_training_alone():
+    small = dict(total_steps=3000, learning_starts=200, batch_size=32, eval_episodes=3)
+    snapshots = {}
+
+    def snapshot(agent, step):
+        snapshots[step] = {k: v.clone() for k, v in agent.q_network.state_dict().items()}
+
+    kept = dqn.train("CartPole-v1", DQNConfig(**small, eval_every=500), seed=1, callback=snapshot,
+                     callback_every=500)  # fmt: skip
+    last = dqn.train("CartPole-v1", DQNConfig(**small, eval_every=None), seed=1)
+    validations = [
+        (r["env_steps"], r["eval_return"]) for r in kept.history.rows if "eval_return" in r
+    ]
+    assert [step for step, _ in validations] == list(range(500, 3001, 500))
+    best_step = max(validations, key=lambda row: row[1])[0]  # max() keeps the first of ties
+    for name, value in kept.agent.q_network.state_dict().items():
+        torch.testing.assert_close(value, snapshots[best_step][name])
+    # validation draws no random numbers: the run without it ends at the same last weights
+    for name, value in last.agent.q_network.state_dict().items():
+        torch.testing.assert_close(value, snapshots[3000][name])
+    score = evaluate(kept.agent, "CartPole-v1", 3, dqn.VALIDATION_SEED)
+    assert score == max(value for _, value in validations)
 
 
 def test_evaluate_is_deterministic_and_rejects_bad_n_episodes():
