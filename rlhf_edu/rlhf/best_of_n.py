@@ -21,6 +21,7 @@ import torch
 
 from rlhf_edu.rlhf.generation import (
     check_pad_token,
+    check_prompts,
     decode_responses,
     encode_prompts,
     response_mask_from_tokens,
@@ -78,11 +79,7 @@ def best_of_n(
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be an int >= 1, got {n!r}")
     seed = check_seed(seed)
-    if isinstance(prompts, str):
-        raise TypeError("prompts must be a list of strings, got a single string")
-    prompts = list(prompts)
-    if not prompts:
-        raise ValueError("prompts is empty: need at least one prompt")
+    prompts = check_prompts(prompts)
     pad, eos = check_pad_token(tokenizer)
     score_fn = reward.score if hasattr(reward, "score") else reward
     device = next(policy.parameters()).device

@@ -61,6 +61,16 @@ class PromptBatch:
     attention_mask: torch.Tensor
 
 
+def check_prompts(prompts: Sequence[str], need: str = "need at least one prompt") -> list[str]:
+    """``prompts`` as a list; a single string (not a list of them) or an empty list is an error."""
+    if isinstance(prompts, str):
+        raise TypeError("prompts must be a list of strings, got a single string")
+    prompts = list(prompts)
+    if not prompts:
+        raise ValueError(f"prompts is empty: {need}")
+    return prompts
+
+
 def encode_prompts(
     tokenizer,
     prompts: Sequence[str],
@@ -73,11 +83,7 @@ def encode_prompts(
     ``context_length`` is the model's ``n_positions``: a prompt of ``n`` tokens needs
     ``n + max_new_tokens <= context_length``.
     """
-    if isinstance(prompts, str):
-        raise TypeError("prompts must be a list of strings, got a single string")
-    prompts = list(prompts)
-    if not prompts:
-        raise ValueError("prompts is empty: need at least one prompt")
+    prompts = check_prompts(prompts)
     pad, _ = check_pad_token(tokenizer)
     encoded = tokenizer(prompts, add_special_tokens=True)["input_ids"]
     bos = tokenizer.bos_token_id

@@ -57,6 +57,7 @@ from rlhf_edu.neural.returns import compute_gae
 from rlhf_edu.rlhf.generation import (
     PromptBatch,
     check_pad_token,
+    check_prompts,
     decode_responses,
     encode_prompts,
     response_logits_and_hidden,
@@ -470,11 +471,7 @@ class RLHFPPOTrainer:
             raise TypeError(f"config must be an RLHFPPOConfig, got {type(config).__name__}")
         self.seed = check_seed(seed)
         self.pad_token_id, self.eos_token_id = check_pad_token(tokenizer)
-        if isinstance(prompts, str):
-            raise TypeError("prompts must be a list of strings, got a single string")
-        self.prompts = list(prompts)
-        if not self.prompts:
-            raise ValueError("prompts is empty: the trainer needs a pool of prompts to sample from")
+        self.prompts = check_prompts(prompts, "the trainer needs a pool of prompts to sample from")
         if hasattr(reward, "score") and callable(reward.score):
             self._reward_fn = reward.score
         elif callable(reward):
