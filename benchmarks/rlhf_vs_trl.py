@@ -97,24 +97,18 @@ def run_ours(prompts, n_updates, seed, changes):
     started = time.perf_counter()
     trainer.train(n_updates + 1)
     seconds = time.perf_counter() - started
-    rows = trainer.history.rows[1:]
+    last = trainer.history.rows[1:][-3:]  # the warm-up update is not counted
     penalty = config.missing_eos_penalty
+    # the penalised score, as TRL's objective/scores
+    scores = np.array([r["reward"] - penalty * (1 - r["eos_fraction"]) for r in last])
+    kls = np.array([r["kl"] for r in last])
+    kl_coefs = np.array([r["kl_coef"] for r in last])
     return {
         "seconds_per_update": seconds / n_updates,
-        # the penalised score, as TRL's objective/scores
-        "reward": float(
-            np.mean([r["reward"] - penalty * (1 - r["eos_fraction"]) for r in rows[-3:]])
-        ),
-        "kl": float(np.mean([r["kl"] for r in rows[-3:]])),
+        "reward": float(scores.mean()),
+        "kl": float(kls.mean()),
         # what PPO maximises: score - beta * KL (TRL's objective/rlhf_reward)
-        "rlhf_reward": float(
-            np.mean(
-                [
-                    r["reward"] - penalty * (1 - r["eos_fraction"]) - r["kl_coef"] * r["kl"]
-                    for r in rows[-3:]
-                ]
-            )
-        ),
+        "rlhf_reward": float((scores - kl_coefs * kls).mean()),
     }
 
 
