@@ -176,6 +176,7 @@ def _graded_outcomes(notebook: Path, tmp_path: Path) -> dict[str, str]:
     return outcomes
 
 
+@pytest.mark.slow  # runs pytest twice per notebook
 @pytest.mark.parametrize("notebook", GRADED_NOTEBOOKS, ids=[p.name for p in GRADED_NOTEBOOKS])
 def test_solution_earns_every_point_and_the_student_version_none(notebook: Path, tmp_path: Path):
     """Graded tests pass on the solution notebook's exercise functions and fail on the untouched

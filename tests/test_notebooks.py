@@ -2,7 +2,8 @@
 (the generated student versions) from top to bottom (nbval-lax, exceptions only where tagged).
 
 Each notebook is one test that runs nbval in its own pytest subprocess, so ``pytest -n 2`` checks
-two notebooks at a time, each kernel in its own process with one thread.
+two notebooks at a time, each kernel in its own process with one thread. They are marked slow:
+``-m "not slow"`` leaves them out.
 """
 
 import os
@@ -49,12 +50,14 @@ def _report(result: subprocess.CompletedProcess) -> str:
     return (result.stdout[-8000:] + "\n" + result.stderr[-2000:]).strip()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("notebook", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
 def test_solution_notebook_reproduces_its_stored_outputs(notebook: Path):
     result = run_nbval(notebook, "--nbval", "--nbval-sanitize-with", str(SANITIZE))
     assert result.returncode == 0, f"nbval --nbval {notebook.name} failed:\n{_report(result)}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("notebook", STUDENT, ids=[p.name for p in STUDENT])
 def test_student_notebook_runs_top_to_bottom_with_exercises_unfinished(notebook: Path):
     result = run_nbval(notebook, "--nbval-lax")

@@ -22,6 +22,7 @@ Sampling uses the KV cache: the prompt is read once, then each step feeds one to
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -123,6 +124,17 @@ def response_mask_from_tokens(
     return (eos_before == 0).long()
 
 
+def kv_cache_name(model) -> str:
+    """The name of the KV cache in ``model``'s forward arguments and outputs.
+
+    transformers 5.24 renamed ``past_key_values`` to ``cache`` (the old name still works there but
+    warns that it will be removed in 5.40); earlier versions know only ``past_key_values``. The
+    same name is used to pass the cache in and to read it from the output.
+    """
+    parameters = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
 @torch.no_grad()
 def sample_responses(
     model,
@@ -144,6 +156,7 @@ def sample_responses(
         raise ValueError(f"temperature must be > 0, got {temperature}")
     attention_mask = prompts.attention_mask
     position_ids = position_ids_from_mask(attention_mask)
+    cache_name = kv_cache_name(model)
     out = model(
         input_ids=prompts.input_ids,
         attention_mask=attention_mask,
@@ -151,7 +164,7 @@ def sample_responses(
         use_cache=True,
         logits_to_keep=1,
     )
-    past = out.past_key_values
+    past = getattr(out, cache_name)  # keys and values of every layer so far
     next_logits = out.logits[:, -1]  # (batch, vocab)
     next_position = position_ids[:, -1:] + 1  # (batch, 1)
     batch = prompts.input_ids.shape[0]
@@ -178,10 +191,10 @@ def sample_responses(
             input_ids=token[:, None],
             attention_mask=attention_mask,
             position_ids=next_position,
-            past_key_values=past,
             use_cache=True,
+            **{cache_name: past},
         )
-        past = out.past_key_values
+        past = getattr(out, cache_name)
         next_logits = out.logits[:, -1]
         next_position = next_position + 1
     return torch.stack(tokens, dim=1)

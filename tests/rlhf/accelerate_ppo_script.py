@@ -14,11 +14,9 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from helpers.tiny_gpt2 import PROMPTS, letter_reward, tiny_policy, tiny_tokenizer
 
-sys.path.insert(0, str(Path(__file__).parent))
-from ppo_helpers import PROMPTS, letter_reward, tiny_policy, tiny_tokenizer  # noqa: E402
-
-from rlhf_edu.rlhf.ppo import RLHFPPOConfig, RLHFPPOTrainer  # noqa: E402
+from rlhf_edu.rlhf.ppo import RLHFPPOConfig, RLHFPPOTrainer
 
 
 def main(out: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 pytest.importorskip("accelerate")
 
 SCRIPT = Path(__file__).with_name("accelerate_ppo_script.py")
+TESTS = str(Path(__file__).resolve().parents[1])  # so the script can import tests/helpers
 
 
 def _free_port() -> int:
@@ -29,6 +30,7 @@ def test_two_cpu_processes_train_in_lockstep_and_resume_to_the_same_numbers(tmp_
         "OMP_NUM_THREADS": "1",
         "RLHF_EDU_NO_PROGRESS": "1",
         "GLOO_SOCKET_IFNAME": "lo",
+        "PYTHONPATH": os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")]),
     }
     # `accelerate launch --multi_gpu` starts GPU workers with torchrun; on the CPU (where
     # `accelerate launch --cpu` wants mpirun) we call torchrun directly: the script's

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from helpers.tiny_gpt2 import PROMPTS, letter_reward, tiny_policy, tiny_tokenizer
 
-sys.path.insert(0, str(Path(__file__).parent))
-from ppo_helpers import PROMPTS, letter_reward, tiny_policy, tiny_tokenizer  # noqa: E402
-
-from rlhf_edu.rlhf.best_of_n import best_of_n, best_of_n_kl  # noqa: E402
-from rlhf_edu.rlhf.generation import sample_and_score  # noqa: E402
+from rlhf_edu.rlhf.best_of_n import best_of_n, best_of_n_kl
+from rlhf_edu.rlhf.generation import sample_and_score
 
 
 def test_best_of_n_kl_closed_form():

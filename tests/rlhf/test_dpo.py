@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.tiny_gpt2 import tiny_policy, tiny_tokenizer
 
-sys.path.insert(0, str(Path(__file__).parent))
-from ppo_helpers import tiny_policy, tiny_tokenizer  # noqa: E402
-
-from rlhf_edu.rlhf.dpo import DPOConfig, dpo_loss, response_logprobs, train_dpo  # noqa: E402
-from rlhf_edu.rlhf.preferences import PreferencePair  # noqa: E402
+from rlhf_edu.rlhf.dpo import DPOConfig, dpo_loss, response_logprobs, train_dpo
+from rlhf_edu.rlhf.preferences import PreferencePair
 
 
 def test_dpo_loss_is_log_2_when_policy_equals_reference():

@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from helpers.tiny_gpt2 import PROMPTS, letter_reward, tiny_policy, tiny_tokenizer
 
-sys.path.insert(0, str(Path(__file__).parent))
-from ppo_helpers import PROMPTS, letter_reward, tiny_policy, tiny_tokenizer  # noqa: E402
-
-from rlhf_edu.rlhf.generation import (  # noqa: E402
+from rlhf_edu.rlhf.generation import (
     encode_prompts,
     response_logits_and_hidden,
     response_mask_from_tokens,
     token_logprobs,
 )
-from rlhf_edu.rlhf.ppo import (  # noqa: E402
+from rlhf_edu.rlhf.ppo import (
     RLHFPPOConfig,
     RLHFPPOTrainer,
     TrainingDivergedError,
 )
-from rlhf_edu.utils import latest_checkpoint, load_checkpoint  # noqa: E402
+from rlhf_edu.utils import latest_checkpoint, load_checkpoint
 
 SMALL = RLHFPPOConfig(batch_size=8, max_new_tokens=8, ppo_epochs=2, learning_rate=1e-3)
 
