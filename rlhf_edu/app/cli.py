@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="tabular,neural,rlhf",
         help="comma-separated tracks to run (default: tabular,neural,rlhf)",
     )
-    demo.set_defaults(func=_handler("rlhf_edu.demo:run_demo"))
+    demo.set_defaults(func=_handler("rlhf_edu.app.demo:run_demo"))
 
     # assign -------------------------------------------------------------------------------------
     assign = commands.add_parser(
@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lm.add_argument("--seed", type=_seed, default=0)
     lm.add_argument("--force", action="store_true", help="rebuild even if cached")
-    lm.set_defaults(func=_handler("rlhf_edu.rlhf.commands:run_train_lm"))
+    lm.set_defaults(func=_handler("rlhf_edu.app.rlhf_commands:run_train_lm"))
 
     rm = targets.add_parser("reward-model", help="train a Bradley-Terry reward model on pairs")
     rm.add_argument(
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--labeler", default="mix", help="synthetic labeler when --pairs is absent")
     rm.add_argument("--out", type=Path, default=None, help="output folder")
     rm.add_argument("--seed", type=_seed, default=0)
-    rm.set_defaults(func=_handler("rlhf_edu.rlhf.commands:run_train_reward_model"))
+    rm.set_defaults(func=_handler("rlhf_edu.app.rlhf_commands:run_train_reward_model"))
 
     rlhf = targets.add_parser("rlhf", help="fine-tune the LM with PPO against the reward model")
     rlhf.add_argument(
@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="resume from the last checkpoint in --out"
     )
     rlhf.add_argument("--seed", type=_seed, default=0)
-    rlhf.set_defaults(func=_handler("rlhf_edu.rlhf.commands_finetune:run_train_rlhf"))
+    rlhf.set_defaults(func=_handler("rlhf_edu.app.finetune:run_train_rlhf"))
 
     dpo = targets.add_parser("dpo", help="fine-tune the LM with DPO on preference pairs")
     dpo.add_argument(
@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--beta", type=float, default=0.1)
     dpo.add_argument("--out", type=Path, default=None)
     dpo.add_argument("--seed", type=_seed, default=0)
-    dpo.set_defaults(func=_handler("rlhf_edu.rlhf.commands_finetune:run_train_dpo"))
+    dpo.set_defaults(func=_handler("rlhf_edu.app.finetune:run_train_dpo"))
 
     agent = targets.add_parser("agent", help="train a neural agent (ppo, dqn, a2c, reinforce)")
     agent.add_argument("algo", choices=["ppo", "dqn", "a2c", "reinforce"])
@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     agent.add_argument("--out", type=Path, default=None, help="where to save the agent and plots")
     agent.add_argument("--seed", type=_seed, default=0)
-    agent.set_defaults(func=_handler("rlhf_edu.neural.commands:run_train_agent"))
+    agent.set_defaults(func=_handler("rlhf_edu.app.train_agent:run_train_agent"))
 
     # label --------------------------------------------------------------------------------------
     label = commands.add_parser(
@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     label.add_argument("out", type=Path, help="JSONL file to append your labels to")
     label.add_argument("--n", type=_positive_int, default=20, help="pairs to label this session")
     label.add_argument("--seed", type=_seed, default=0)
-    label.set_defaults(func=_handler("rlhf_edu.rlhf.commands:run_label"))
+    label.set_defaults(func=_handler("rlhf_edu.app.rlhf_commands:run_label"))
     return parser
 
 

@@ -25,9 +25,9 @@ from rlhf_edu.utils.seeding import check_seed
 
 #: track -> the modules whose ``run(out_dir, seed)`` results are merged into that track's entry.
 TRACKS: dict[str, tuple[str, ...]] = {
-    "tabular": ("rlhf_edu.tabular.demo",),
-    "neural": ("rlhf_edu.neural.demo",),
-    "rlhf": ("rlhf_edu.rlhf.demo_reward_model", "rlhf_edu.rlhf.demo_ppo"),
+    "tabular": ("rlhf_edu.app.demo_tabular",),
+    "neural": ("rlhf_edu.app.demo_neural",),
+    "rlhf": ("rlhf_edu.app.demo_reward_model", "rlhf_edu.app.demo_ppo"),
 }
 
 

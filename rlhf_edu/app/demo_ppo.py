@@ -17,8 +17,8 @@ N_EVAL_PROMPTS = 64
 
 
 def run(out_dir: Path, seed: int) -> dict[str, Any]:
+    from rlhf_edu.app.ppo_experiment import course_trainer, eval_prompts_for
     from rlhf_edu.rlhf.ppo import RLHFPPOConfig
-    from rlhf_edu.rlhf.ppo_results import course_trainer, eval_prompts_for
     from rlhf_edu.utils import check_seed
     from rlhf_edu.viz.figures import save_figure
     from rlhf_edu.viz.rlhf import plot_ppo_training

@@ -4,7 +4,7 @@
     rlhf-edu train rlhf --out runs/ppo --resume                # continue from the last checkpoint
     rlhf-edu train rlhf --kl-coef 0 --out runs/hack            # no KL penalty: reward hacking
     rlhf-edu train rlhf --device cuda --model gpt2-124m-random # a GPT-2 124M-sized policy, bf16
-    accelerate launch --multi_gpu --num_processes 2 -m rlhf_edu.cli train rlhf --device cuda
+    accelerate launch --multi_gpu --num_processes 2 -m rlhf_edu.app.cli train rlhf --device cuda
     rlhf-edu train dpo --beta 0.1 --out runs/dpo
 
 ``--model`` is a local folder (``save_pretrained`` format, e.g. a downloaded ``gpt2``), ``gpt2``

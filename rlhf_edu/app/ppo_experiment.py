@@ -1,29 +1,28 @@
 """The RLHF PPO experiment of notebooks 10 and 11: adaptive KL vs no KL penalty, 3 seeds.
 
-    python -m rlhf_edu.rlhf.ppo_results                 # ~15 min on one CPU core; rewrites the
-                                                        # packaged rlhf_edu/rlhf/results/ppo_curves.json
-    python -m rlhf_edu.rlhf.ppo_results --updates 10 --out /tmp/curves.json   # a quick look
+    python -m rlhf_edu.app.ppo_experiment               # ~15 min on one CPU core; rewrites the
+                                                        # packaged rlhf_edu/data/ppo_curves.json
+    python -m rlhf_edu.app.ppo_experiment --updates 10 --out /tmp/curves.json   # a quick look
 
 Each run fine-tunes the tiny GPT-2 against the default reward model ("mix" labeler) with the
 default ``RLHFPPOConfig`` — once with the adaptive KL controller, once with ``kl_coef = 0`` — and
 logs every update's reward-model score, true utility (the labeler's hidden utility) and KL, then
 evaluates the final policy on held-out prompts. The notebooks load the stored curves
-(``load_ppo_curves``) because nine minutes of training do not fit their time budget; they still
-train a short run themselves.
+(``rlhf_edu.data.load_ppo_curves``, also importable from ``rlhf_edu.rlhf.ppo_results``) because
+nine minutes of training do not fit their time budget; they still train a short run themselves.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rlhf_edu.utils import seed_everything
+from rlhf_edu.data import PPO_CURVES_PATH, write_ppo_curves
+from rlhf_edu.utils.seeding import seed_everything
 
-CURVES_PATH = Path(__file__).with_name("results") / "ppo_curves.json"
 SETTINGS = {"adaptive KL": {}, "no KL penalty": {"init_kl_coef": 0.0, "adaptive_kl": False}}
 N_UPDATES = 60
 SEEDS = (0, 1, 2)
@@ -103,21 +102,11 @@ def run_experiment(
     return results
 
 
-def load_ppo_curves(path: str | Path | None = None) -> dict[str, Any]:
-    """The stored experiment (see the module doc for the command that rewrites it)."""
-    path = Path(path) if path is not None else CURVES_PATH
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no PPO results at {path}; run 'python -m rlhf_edu.rlhf.ppo_results' to create them"
-        )
-    return json.loads(path.read_text())
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--updates", type=int, default=N_UPDATES)
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
-    parser.add_argument("--out", type=Path, default=CURVES_PATH)
+    parser.add_argument("--out", type=Path, default=PPO_CURVES_PATH)
     parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated labels")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -126,8 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown settings {sorted(unknown)}; known: {list(SETTINGS)}")
     results = run_experiment(seeds, args.updates, settings=settings)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=0))
+    write_ppo_curves(results, args.out)
     for label, runs in results["settings"].items():
         for seed, run in zip(seeds, runs):
             b, a = run["before"], run["after"]

@@ -19,9 +19,10 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 _MAGIC = b"RLHFEDU-CKPT-1\n"
 _NAME = re.compile(r"^ckpt-(\d{9})\.pt$")
@@ -90,6 +91,8 @@ def save_checkpoint(
         target = folder / f"ckpt-{step:09d}.pt"
     else:
         target = Path(path)
+    import torch  # here, not at the top: importing rlhf_edu.utils must not load torch
+
     buffer = io.BytesIO()
     torch.save(state, buffer)
     payload = buffer.getvalue()
@@ -133,6 +136,8 @@ def load_checkpoint(
         )
     if hashlib.sha256(payload).hexdigest().encode() != digest:
         raise CheckpointError(f"{path} is corrupt: checksum mismatch")
+    import torch
+
     if torch.device(map_location).type == "cpu":
         # accelerate's CPU processes live on device "cpu:0", which torch.load cannot restore to
         map_location = "cpu"

@@ -3,12 +3,12 @@ import sys
 
 import pytest
 
-from rlhf_edu.cli import build_parser, main
+from rlhf_edu.app.cli import build_parser, main
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "rlhf_edu.cli", *args], capture_output=True, text=True
+        [sys.executable, "-m", "rlhf_edu.app.cli", *args], capture_output=True, text=True
     )
 
 
@@ -62,7 +62,7 @@ def test_missing_subcommand_is_an_error():
 
 
 def test_parser_builds_without_importing_torch():
-    code = "import sys; from rlhf_edu.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    code = "import sys; from rlhf_edu.app.cli import build_parser; build_parser(); print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False"
 

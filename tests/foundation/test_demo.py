@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from rlhf_edu import demo
+from rlhf_edu.app import demo
 
 
 @pytest.fixture

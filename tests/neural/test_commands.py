@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from rlhf_edu.cli import main  # noqa: E402
+from rlhf_edu.app.cli import main  # noqa: E402
 from rlhf_edu.neural import load_agent  # noqa: E402
 from rlhf_edu.viz.neural import curve_on_grid, plot_clipped_objective, plot_frame  # noqa: E402
 

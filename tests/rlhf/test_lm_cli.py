@@ -4,7 +4,7 @@ import io
 
 import torch
 
-from rlhf_edu.cli import main
+from rlhf_edu.app.cli import main
 from rlhf_edu.rlhf.lm import load_tiny_lm
 from rlhf_edu.rlhf.preferences import read_preferences
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rlhf_edu.rlhf.ppo_results import load_ppo_curves, run_ppo
+from rlhf_edu.app.ppo_experiment import run_ppo
+from rlhf_edu.rlhf.ppo_results import load_ppo_curves
 
 
 @pytest.mark.slow

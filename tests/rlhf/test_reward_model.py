@@ -157,7 +157,7 @@ def test_default_reward_model_is_within_two_points_of_the_bayes_optimal_accuracy
 
 @pytest.mark.slow
 def test_demo_writes_the_reward_plot_and_the_summary_entry(tmp_path):
-    from rlhf_edu.rlhf.demo_reward_model import run
+    from rlhf_edu.app.demo_reward_model import run
 
     summary = run(tmp_path, seed=0)["reward_model"]
     assert {"accuracy", "bayes_optimal_accuracy", "n_pairs"} <= set(summary)

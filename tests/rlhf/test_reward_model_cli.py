@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rlhf_edu.cli import main
+from rlhf_edu.app.cli import main
 from rlhf_edu.rlhf.preferences import make_synthetic_pairs, write_preferences
 from rlhf_edu.rlhf.reward_model import RewardModel
 

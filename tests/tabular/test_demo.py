@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rlhf_edu.tabular.demo import run
+from rlhf_edu.app.demo_tabular import run
 
 
 @pytest.mark.slow

@@ -1,0 +1,110 @@
+"""Stored results and pretrained weights that ship with the package (no training needed to read them).
+
+- ``ppo_curves.json``: the RLHF PPO experiment of notebooks 10 and 11 (adaptive KL vs no KL
+  penalty, 3 seeds, 60 updates), written by ``python -m rlhf_edu.app.ppo_experiment``.
+  Read it with ``load_ppo_curves()``; it is stored column by column and without wall-clock fields,
+  so that regenerating it with the same code and seeds gives the same file.
+- ``pretrained/``: CartPole-v1 agents for notebooks 05 and 07 (``pretrained/README.md`` says how
+  they were made); ``rlhf_edu.neural.load_agent(pretrained_path("ppo-cartpole.pt"))``.
+
+Only the standard library is imported here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).resolve().parent
+PPO_CURVES_PATH = DATA_DIR / "ppo_curves.json"
+PRETRAINED_DIR = DATA_DIR / "pretrained"
+
+#: Per-update fields that measure the machine, not the run; never stored.
+WALL_CLOCK_KEYS = frozenset({"seconds"})
+
+__all__ = [
+    "DATA_DIR",
+    "PPO_CURVES_PATH",
+    "PRETRAINED_DIR",
+    "load_ppo_curves",
+    "pretrained_path",
+    "write_ppo_curves",
+]
+
+
+def pretrained_path(name: str) -> Path:
+    """The path of a packaged pretrained agent, e.g. ``pretrained_path("dqn-cartpole.pt")``."""
+    path = PRETRAINED_DIR / name
+    if not path.is_file():
+        known = sorted(p.name for p in PRETRAINED_DIR.glob("*.pt"))
+        raise FileNotFoundError(f"no pretrained file {name!r}; packaged: {', '.join(known)}")
+    return path
+
+
+def _significant(value: Any, digits: int = 6) -> Any:
+    """Floats rounded to ``digits`` significant digits (curves for plots); other values as they are."""
+    if isinstance(value, float) and math.isfinite(value) and value != 0.0:
+        return float(f"{value:.{digits}g}")
+    return value
+
+
+def _rows_to_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    keys = [k for k in rows[0] if k not in WALL_CLOCK_KEYS] if rows else []
+    return {k: [_significant(row.get(k)) for row in rows] for k in keys}
+
+
+def _columns_to_rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    n = len(next(iter(columns.values()), []))
+    return [{k: values[i] for k, values in columns.items()} for i in range(n)]
+
+
+def write_ppo_curves(results: dict[str, Any], path: str | Path = PPO_CURVES_PATH) -> Path:
+    """Write ``run_experiment``'s results compactly: one line per curve, no wall-clock fields.
+
+    Each run's ``history`` (a list of per-update rows) is stored as columns, its floats rounded to
+    6 significant digits; ``before`` and ``after`` (the held-out evaluations) are kept exactly.
+    """
+    path = Path(path)
+    lines = ["{"]
+    lines.append(f'"n_updates": {json.dumps(results["n_updates"])},')
+    lines.append(f'"seeds": {json.dumps(results["seeds"])},')
+    lines.append('"settings": {')
+    settings = list(results["settings"].items())
+    for i, (label, runs) in enumerate(settings):
+        lines.append(f"{json.dumps(label)}: [")
+        for j, run in enumerate(runs):
+            columns = _rows_to_columns(run["history"])
+            lines.append("{")
+            lines.append(f'"before": {json.dumps(run["before"])},')
+            lines.append(f'"after": {json.dumps(run["after"])},')
+            lines.append('"history": {')
+            lines.extend(
+                f"{json.dumps(k)}: {json.dumps(v)}{',' if n < len(columns) - 1 else ''}"
+                for n, (k, v) in enumerate(columns.items())
+            )
+            lines.append("}")
+            lines.append("}" + ("," if j < len(runs) - 1 else ""))
+        lines.append("]" + ("," if i < len(settings) - 1 else ""))
+    lines.append("}")
+    lines.append("}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def load_ppo_curves(path: str | Path | None = None) -> dict[str, Any]:
+    """The stored PPO experiment: ``{"n_updates", "seeds", "settings": {label: [run per seed]}}``,
+    each run ``{"history": [row per update], "before": {...}, "after": {...}}``."""
+    path = Path(path) if path is not None else PPO_CURVES_PATH
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no PPO results at {path}; run 'python -m rlhf_edu.app.ppo_experiment' to create them"
+        )
+    results = json.loads(path.read_text())
+    for runs in results["settings"].values():
+        for run in runs:
+            if isinstance(run["history"], dict):
+                run["history"] = _columns_to_rows(run["history"])
+    return results
