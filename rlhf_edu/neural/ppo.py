@@ -24,7 +24,8 @@ seeds 0-9 ends at 500 after the 60k-step budget. ``ACROBOT_CONFIG`` holds settin
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,29 +44,44 @@ from rlhf_edu.neural.rollout import EpisodeStats, collect_rollout, make_vec_env
 from rlhf_edu.utils import History, seed_everything
 
 
+def _help(text: str, default: Any) -> Any:
+    """A dataclass field with ``text`` as its help (shown by the train command's ``--help``)."""
+    return field(default=default, metadata={"help": text})
+
+
 @dataclass
 class PPOConfig:
-    """PPO hyperparameters (validated on construction)."""
+    """PPO hyperparameters (validated on construction); each field's ``metadata["help"]`` says
+    what it sets."""
 
-    total_steps: int = 60_000  # env steps, all envs together
-    n_envs: int = 8
-    n_steps: int = 32  # steps per env per update; batch = n_envs * n_steps
-    n_epochs: int = 20
-    minibatch_size: int = 256  # must divide the batch
-    learning_rate: float = 2e-3  # zoo's 1e-3 doubled; see the module docstring
-    anneal_lr: bool = True  # linearly to 0 over training
-    gamma: float = 0.98
-    gae_lambda: float = 0.8
-    clip_coef: float = 0.2
-    clip_value_coef: float | None = None  # clip V around V_old too (None: no value clipping)
-    value_coef: float = 0.5
-    entropy_coef: float = 0.0
-    max_grad_norm: float = 0.5
-    normalize_advantages: bool = True
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
-    checkpoint_dir: str | None = None  # save the agent here every checkpoint_every updates
-    checkpoint_every: int = 10
+    total_steps: int = _help("env steps of training, all envs together", 60_000)
+    n_envs: int = _help("parallel envs (a gymnasium vector env)", 8)
+    n_steps: int = _help("steps per env per update; the batch is n_envs * n_steps", 32)
+    n_epochs: int = _help("passes over each batch", 20)
+    minibatch_size: int = _help("samples per gradient step; must divide the batch", 256)
+    learning_rate: float = _help("Adam learning rate (zoo's 1e-3 doubled; see the docs)", 2e-3)
+    anneal_lr: bool = _help("anneal the learning rate linearly to 0 over training", True)
+    gamma: float = _help("discount factor", 0.98)
+    gae_lambda: float = _help("GAE's lambda: 0 one-step TD advantages, 1 Monte Carlo", 0.8)
+    clip_coef: float = _help("PPO's epsilon: the ratio is clipped to [1 - eps, 1 + eps]", 0.2)
+    clip_value_coef: float | None = _help(
+        "clip V around the rollout's V_old by this too (None: no value clipping)", None
+    )
+    value_coef: float = _help("weight of the value loss in the total loss", 0.5)
+    entropy_coef: float = _help("weight of the entropy bonus in the total loss", 0.0)
+    max_grad_norm: float = _help("clip the gradient norm to this", 0.5)
+    normalize_advantages: bool = _help("normalise the advantages per minibatch", True)
+    target_kl: float | None = _help(
+        "stop an update's remaining epochs once an epoch's mean approx-KL exceeds this "
+        "(None: always run n_epochs)",
+        None,
+    )
+    hidden_sizes: tuple[int, ...] = _help("widths of the hidden layers of both MLPs", (64, 64))
+    activation: str = _help("activation of the hidden layers: 'tanh' or 'relu'", "tanh")
+    checkpoint_dir: str | None = _help(
+        "save the agent here every checkpoint_every updates (None: no checkpoints)", None
+    )
+    checkpoint_every: int = _help("updates between checkpoints", 10)
 
     def __post_init__(self) -> None:
         for name in ("total_steps", "n_envs", "n_steps", "n_epochs", "minibatch_size"):
@@ -83,6 +99,8 @@ class PPOConfig:
         field_float("clip_coef", self.clip_coef, 0.0, None, low_open=True)
         if self.clip_value_coef is not None:
             field_float("clip_value_coef", self.clip_value_coef, 0.0, None, low_open=True)
+        if self.target_kl is not None:
+            field_float("target_kl", self.target_kl, 0.0, None, low_open=True)
         field_float("value_coef", self.value_coef, 0.0)
         field_float("entropy_coef", self.entropy_coef, 0.0)
         field_float("max_grad_norm", self.max_grad_norm, 0.0, None, low_open=True)
@@ -133,6 +151,71 @@ def value_loss(
     return 0.5 * squared_error.mean()
 
 
+#: The per-minibatch diagnostics that ``train`` averages over an update and logs.
+DIAGNOSTICS = (
+    "policy_loss",
+    "value_loss",
+    "entropy",
+    "approx_kl",
+    "clip_fraction",
+    "value_clip_fraction",
+)
+
+
+# -- diagnostics, as CleanRL and TRL report them (mask: 1 where a position counts, e.g. a token) --
+
+
+def _mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    if mask is None:
+        return values.mean()
+    mask = mask.to(values.dtype)
+    return (values * mask).sum() / mask.sum().clamp(min=1)
+
+
+def approx_kl(log_ratio: torch.Tensor, mask: torch.Tensor | None = None) -> float:
+    """``mean((rho - 1) - log rho)`` with ``log rho = log pi - log pi_old``: the k3 estimator of
+    ``KL(pi_old || pi)`` from samples of ``pi_old`` (Schulman 2020), unbiased and never negative."""
+    with torch.no_grad():
+        return float(_mean(torch.expm1(log_ratio) - log_ratio, mask))
+
+
+def clip_fraction(
+    log_ratio: torch.Tensor, clip_coef: float, mask: torch.Tensor | None = None
+) -> float:
+    """The fraction of samples whose ratio ``rho`` lies outside ``[1 - eps, 1 + eps]`` (clipped)."""
+    with torch.no_grad():
+        return float(_mean(((log_ratio.exp() - 1).abs() > clip_coef).float(), mask))
+
+
+def value_clip_fraction(
+    values: torch.Tensor,
+    old_values: torch.Tensor,
+    clip_coef: float | None,
+    mask: torch.Tensor | None = None,
+) -> float:
+    """The fraction of samples whose value moved further than ``clip_coef`` from the rollout's
+    value ``V_old`` (0 without value clipping)."""
+    if clip_coef is None:
+        return 0.0
+    with torch.no_grad():
+        return float(_mean(((values - old_values).abs() > clip_coef).float(), mask))
+
+
+def explained_variance(
+    values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor | None = None
+) -> float:
+    """``1 - Var(R - V) / Var(R)``: 1 for a perfect critic, 0 for one that predicts the mean,
+    negative for a worse one; NaN when the returns do not vary."""
+    with torch.no_grad():
+        values, returns = values.detach().double(), returns.detach().double()
+        var_returns = _mean((returns - _mean(returns, mask)) ** 2, mask)
+        errors = returns - values
+        var_errors = _mean((errors - _mean(errors, mask)) ** 2, mask)
+        if float(var_returns) == 0.0:
+            return float("nan")
+        return float(1.0 - var_errors / var_returns)
+
+
 def train(
     env_id: str,
     config: PPOConfig | None = None,
@@ -150,8 +233,12 @@ def train(
 
     Returns:
         ``TrainResult(agent, history)``; history rows per update: ``env_steps``, ``update``,
-        ``episode_return`` (mean of the training episodes that ended), ``policy_loss``,
-        ``value_loss``, ``entropy``, ``approx_kl``, ``clip_fraction``, ``learning_rate``.
+        ``episode_return`` (mean of the training episodes that ended), then the diagnostics
+        CleanRL logs, each averaged over every minibatch of the update (computed from its forward
+        pass, before its optimizer step): ``policy_loss``, ``value_loss``, ``entropy``,
+        ``approx_kl`` (the k3 estimate of KL(pi_old || pi)), ``clip_fraction``,
+        ``value_clip_fraction``; ``explained_variance`` of the returns by the rollout's values;
+        and ``learning_rate``.
     """
     config = PPOConfig() if config is None else config
     if not isinstance(config, PPOConfig):
@@ -200,6 +287,7 @@ def train(
             b_values = rollout.values.reshape(batch_size)
             b_advantages = advantages.reshape(batch_size)
             b_returns = returns.reshape(batch_size)
+            diagnostics: dict[str, list[float]] = {k: [] for k in DIAGNOSTICS}
             for _epoch in range(config.n_epochs):
                 order = torch.randperm(batch_size, generator=generator)
                 for start in range(0, batch_size, config.minibatch_size):
@@ -215,8 +303,9 @@ def train(
                     policy_loss = clipped_surrogate_loss(
                         new_logprobs, b_logprobs[mb], mb_advantages, config.clip_coef
                     )
+                    new_values = net.value(mb_obs)
                     critic_loss = value_loss(
-                        net.value(mb_obs), b_returns[mb], b_values[mb], config.clip_value_coef
+                        new_values, b_returns[mb], b_values[mb], config.clip_value_coef
                     )
                     entropy = -(log_pi.exp() * log_pi).sum(-1).mean()
                     loss = (
@@ -230,20 +319,27 @@ def train(
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(net.parameters(), config.max_grad_norm)
                     optimizer.step()
-            with torch.no_grad():
-                log_ratio = new_logprobs - b_logprobs[mb]
-                approx_kl = ((log_ratio.exp() - 1) - log_ratio).mean().item()
-                clip_fraction = ((log_ratio.exp() - 1).abs() > config.clip_coef).float().mean()
+                    # diagnostics of this minibatch, from its forward pass before the step
+                    log_ratio = (new_logprobs - b_logprobs[mb]).detach()
+                    diagnostics["policy_loss"].append(policy_loss.item())
+                    diagnostics["value_loss"].append(critic_loss.item())
+                    diagnostics["entropy"].append(entropy.item())
+                    diagnostics["approx_kl"].append(approx_kl(log_ratio))
+                    diagnostics["clip_fraction"].append(clip_fraction(log_ratio, config.clip_coef))
+                    diagnostics["value_clip_fraction"].append(
+                        value_clip_fraction(new_values, b_values[mb], config.clip_value_coef)
+                    )
+                n_minibatches = batch_size // config.minibatch_size
+                epoch_kl = float(np.mean(diagnostics["approx_kl"][-n_minibatches:]))
+                if config.target_kl is not None and epoch_kl > config.target_kl:
+                    break  # CleanRL's early stop: the policy moved far enough from pi_old
             episode_returns = [ret for ret, _ in rollout.episodes]
             history.log(
                 env_steps=env_steps,
                 update=update,
                 episode_return=float(np.mean(episode_returns)) if episode_returns else None,
-                policy_loss=policy_loss.item(),
-                value_loss=critic_loss.item(),
-                entropy=entropy.item(),
-                approx_kl=approx_kl,
-                clip_fraction=clip_fraction.item(),
+                **{k: float(np.mean(v)) for k, v in diagnostics.items()},  # over every minibatch
+                explained_variance=explained_variance(b_values, b_returns),
                 learning_rate=learning_rate,
             )
             if config.checkpoint_dir and update % config.checkpoint_every == 0:
@@ -256,4 +352,15 @@ def train(
     return TrainResult(agent, history)
 
 
-__all__ = ["ACROBOT_CONFIG", "PPOConfig", "clipped_surrogate_loss", "train", "value_loss"]
+__all__ = [
+    "ACROBOT_CONFIG",
+    "DIAGNOSTICS",
+    "PPOConfig",
+    "approx_kl",
+    "clip_fraction",
+    "clipped_surrogate_loss",
+    "explained_variance",
+    "train",
+    "value_clip_fraction",
+    "value_loss",
+]

@@ -22,20 +22,21 @@ import torch
 from rlhf_edu.rlhf.generation import (
     check_pad_token,
     check_prompts,
+    check_scores,
     decode_responses,
     encode_prompts,
     response_mask_from_tokens,
     sample_responses,
 )
 from rlhf_edu.utils import check_seed
+from rlhf_edu.utils.validation import check_int
 
 __all__ = ["BestOfNResult", "best_of_n", "best_of_n_kl"]
 
 
 def best_of_n_kl(n: int) -> float:
     """``log n - (n - 1) / n``: the KL (nats) of best-of-n sampling from its base policy."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    n = check_int("n", n)
     return math.log(n) - (n - 1) / n
 
 
@@ -76,8 +77,8 @@ def best_of_n(
         n: candidates per prompt, >= 1 (``n = 1`` is plain sampling).
         seed: seeds the sampling.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    n = check_int("n", n)
+    check_int("batch_size", batch_size)
     seed = check_seed(seed)
     prompts = check_prompts(prompts)
     pad, eos = check_pad_token(tokenizer)
@@ -92,10 +93,7 @@ def best_of_n(
         batch = encode_prompts(tokenizer, chunk, max_new_tokens, context, device)
         ids = sample_responses(policy, batch, max_new_tokens, temperature, eos, pad, generator)
         texts += decode_responses(tokenizer, ids, response_mask_from_tokens(ids, eos))
-    scores = torch.as_tensor(score_fn(repeated, texts), dtype=torch.float32).flatten()
-    if not torch.isfinite(scores).all():
-        raise ValueError("reward returned non-finite scores (NaN or inf)")
-    scores = scores.view(len(prompts), n)
+    scores = check_scores(score_fn(repeated, texts), len(repeated)).view(len(prompts), n)
     best = scores.argmax(dim=1).tolist()
     candidates = [texts[i * n : (i + 1) * n] for i in range(len(prompts))]
     return BestOfNResult(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -31,10 +31,12 @@ import torch.nn.functional as F
 from rlhf_edu.rlhf.generation import (
     check_pad_token,
     encode_prompts,
+    logprobs_from_logits,
+    pad_rows,
     response_logits_and_hidden,
-    token_logprobs,
 )
 from rlhf_edu.utils import History, check_seed, progress
+from rlhf_edu.utils.validation import check_float, check_int
 
 __all__ = ["DPOConfig", "DPOResult", "dpo_loss", "response_logprobs", "train_dpo"]
 
@@ -51,8 +53,7 @@ def dpo_loss(
     Each argument is ``(batch,)``: summed response log-probabilities of the chosen / rejected
     response under the policy / the frozen reference.
     """
-    if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
+    check_float("beta", beta, 0.0, None, low_open=True)
     chosen_logratio = policy_chosen_logps - ref_chosen_logps
     rejected_logratio = policy_rejected_logps - ref_rejected_logps
     return -F.logsigmoid(beta * (chosen_logratio - rejected_logratio)).mean()
@@ -86,41 +87,39 @@ def response_logprobs(
     if width == 0:
         raise ValueError("every response is empty: nothing to score")
     batch = encode_prompts(tokenizer, list(prompts), width, context, device)
-    response_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    response_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, ids in enumerate(rows):
-        response_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        response_mask[i, : len(ids)] = 1
+    response_ids, response_mask = pad_rows(rows, pad, side="right")  # (batch, width) each
     response_ids, response_mask = response_ids.to(device), response_mask.to(device)
     input_ids = torch.cat([batch.input_ids, response_ids], 1)
     attention_mask = torch.cat([batch.attention_mask, response_mask], 1)
     logits, _ = response_logits_and_hidden(model, input_ids, attention_mask, width, 1.0)
-    return (token_logprobs(logits, response_ids) * response_mask).sum(1)
+    return (logprobs_from_logits(logits, response_ids) * response_mask).sum(1)
 
 
 @dataclass
 class DPOConfig:
-    """DPO hyperparameters (TRL's default ``beta`` is 0.1)."""
+    """DPO hyperparameters (validated; TRL's default ``beta`` is 0.1)."""
 
-    beta: float = 0.1
-    learning_rate: float = 1e-4
-    batch_size: int = 32
-    epochs: int = 2
-    max_grad_norm: float | None = 1.0
+    beta: float = field(
+        default=0.1,
+        metadata={
+            "help": "strength of the implicit KL penalty: smaller lets the policy move further "
+            "from the reference (> 0)"
+        },
+    )
+    learning_rate: float = field(default=1e-4, metadata={"help": "Adam learning rate (> 0)"})
+    batch_size: int = field(default=32, metadata={"help": "preference pairs per gradient step"})
+    epochs: int = field(default=2, metadata={"help": "passes over the preference pairs"})
+    max_grad_norm: float | None = field(
+        default=1.0, metadata={"help": "clip the gradient norm to this (None: no clipping)"}
+    )
 
     def __post_init__(self) -> None:
         for name in ("beta", "learning_rate"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{name} must be a number > 0, got {value!r}")
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value}")
+            check_float(name, getattr(self, name), 0.0, None, low_open=True)
         for name in ("batch_size", "epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
-            raise ValueError(f"max_grad_norm must be > 0 or None, got {self.max_grad_norm}")
+            check_int(name, getattr(self, name))
+        if self.max_grad_norm is not None:
+            check_float("max_grad_norm", self.max_grad_norm, 0.0, None, low_open=True)
 
 
 @dataclass

@@ -18,16 +18,29 @@ Three details from Huang et al. (2023), "The N implementation details of RLHF wi
   post-processed and are computed with a KV cache in a different numerical order.
 
 Sampling uses the KV cache: the prompt is read once, then each step feeds one token per row.
+
+This module is the one home of the language-model plumbing that ``lm``, the reward model, PPO,
+DPO and best-of-n share: padding (``pad_rows``), position ids, token log-probabilities
+(``logprobs_from_logits``, ``token_logprobs``, ``sequence_logprob``), sampling (``sample_responses``
+with our own KV-cache loop, ``generate_responses`` with transformers' ``generate``), dropout off
+(``disable_dropout``) and the one evaluation of a policy on prompts (``sample_and_score``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from rlhf_edu.utils import check_seed
+from rlhf_edu.utils.validation import check_float, check_int
+
+#: Config keys of transformers models that hold a dropout probability.
+DROPOUT_CONFIG_KEYS = ("resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout")
 
 
 def check_pad_token(tokenizer) -> tuple[int, int]:
@@ -49,9 +62,59 @@ def check_pad_token(tokenizer) -> tuple[int, int]:
     return int(pad), int(eos)
 
 
+def check_padding_side(padding_side: str) -> str:
+    """``padding_side`` if it is ``"left"`` or ``"right"``; ValueError otherwise."""
+    if padding_side not in ("left", "right"):
+        raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+    return padding_side
+
+
+def pad_rows(
+    rows: Sequence[Sequence[int]], pad_value: int, side: str = "right"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack token rows of different lengths: ``(values, attention_mask)``, each ``(batch, width)``.
+
+    Short rows are filled with ``pad_value`` on ``side`` (left for prompts that generation
+    continues, right for whole sequences); the mask is 1 on the rows' own entries. Padding a row of
+    0/1 flags with 0 lines it up with the tokens it describes (a response mask, say).
+    """
+    check_padding_side(side)
+    if len(rows) == 0:
+        raise ValueError("rows is empty: nothing to pad")
+    width = max(len(row) for row in rows)
+    values = torch.full((len(rows), width), pad_value, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        span = slice(0, len(row)) if side == "right" else slice(width - len(row), width)
+        values[i, span] = torch.tensor(list(row), dtype=torch.long)
+        attention_mask[i, span] = 1
+    return values, attention_mask
+
+
 def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Positions that count real tokens only: ``cumsum(mask) - 1``, clamped at 0 on padding."""
+    """Position ids that count only real tokens, so left padding does not shift positions.
+
+    ``attention_mask`` (batch, seq_len) of 0/1 -> (batch, seq_len): ``cumsum(mask) - 1``, i.e.
+    0, 1, 2, ... from each row's first real token; pad positions get 0 (they are masked anyway).
+    """
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def disable_dropout(model: torch.nn.Module) -> torch.nn.Module:
+    """Set every dropout probability to 0, in the modules and in a transformers ``config``.
+
+    RLHF compares log-probabilities of the same tokens under several forward passes (sampling,
+    the old policy, each PPO epoch, the reference); dropout would make them disagree.
+    """
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    config = getattr(model, "config", None)
+    if config is not None:
+        for key in DROPOUT_CONFIG_KEYS:
+            if hasattr(config, key):
+                setattr(config, key, 0.0)
+    return model
 
 
 @dataclass
@@ -101,12 +164,7 @@ def encode_prompts(
                 "positions — shorten the prompt or lower max_new_tokens"
             )
         rows.append(ids)
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, ids in enumerate(rows):
-        input_ids[i, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-        attention_mask[i, width - len(ids) :] = 1
+    input_ids, attention_mask = pad_rows(rows, pad, side="left")
     return PromptBatch(input_ids.to(device), attention_mask.to(device))
 
 
@@ -152,8 +210,7 @@ def sample_responses(
     finished, so ``T <= max_new_tokens``. Sampling draws from ``softmax(logits / temperature)``
     with ``generator`` (on the CPU it must be a CPU generator; sampling happens on the CPU then).
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+    check_float("temperature", temperature, 0.0, None, low_open=True)
     attention_mask = prompts.attention_mask
     position_ids = position_ids_from_mask(attention_mask)
     cache_name = kv_cache_name(model)
@@ -200,6 +257,122 @@ def sample_responses(
     return torch.stack(tokens, dim=1)
 
 
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' own progress bars (loading/saving weights) and info logs.
+
+    They go to stderr, which notebooks store; nbval would then compare them.
+    """
+    from transformers.utils import logging as hf_logging
+
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
+
+
+@torch.no_grad()
+def generate_responses(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    max_new_tokens: int = 48,
+    temperature: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 64,
+) -> list[str]:
+    """Text in, text out: one response per prompt from transformers' ``generate``, seeded.
+
+    Pure sampling (no top-k, no top-p) at ``temperature``; the responses are decoded without
+    special tokens and start with a space, like the corpus. This is the sampler of notebooks 08
+    and 09 (there it is ``rlhf_edu.rlhf.lm.sample_responses``) and of the reward model's
+    normalisation; PPO, DPO's evaluation and best-of-n use ``sample_responses`` above, whose
+    token ids and log-probabilities they need. The two draw different (equally distributed)
+    samples for the same seed.
+    """
+    check_seed(seed)
+    check_float("temperature", temperature, 0.0, None, low_open=True)
+    check_int("max_new_tokens", max_new_tokens)
+    check_int("batch_size", batch_size)
+    responses: list[str] = []
+    was_training = model.training
+    model.eval()
+    with torch.random.fork_rng(devices=[]), quiet_transformers():
+        torch.manual_seed(seed)
+        for start in range(0, len(prompts), batch_size):
+            batch = list(prompts[start : start + batch_size])
+            enc = tokenizer(batch, return_tensors="pt", padding=True, padding_side="left")
+            out = model.generate(
+                **enc,
+                do_sample=True,
+                temperature=temperature,
+                top_k=0,
+                top_p=1.0,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+            new_tokens = out[:, enc["input_ids"].shape[1] :]
+            responses += tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+    model.train(was_training)
+    return responses
+
+
+# ---------------------------------------------------------------------------------------------
+# Log-probabilities of tokens
+# ---------------------------------------------------------------------------------------------
+
+
+def logprobs_from_logits(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """``log softmax(logits)[token]`` at every position: logits ``(batch, T, vocab)`` and tokens
+    ``(batch, T)`` -> ``(batch, T)``. The softmax runs in float32 (bf16 logits lose the tails)."""
+    logprobs = F.log_softmax(logits.float(), dim=-1)
+    return logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+
+
+def token_logprobs(
+    model,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """log pi(token_t | tokens_<t) of every token after the first: (batch, seq_len - 1).
+
+    Entry ``[:, t - 1]`` is the log-probability of ``input_ids[:, t]``, from one forward pass with
+    position ids that ignore padding. Logits are divided by ``temperature`` (use the same
+    temperature as when sampling).
+    """
+    check_float("temperature", temperature, 0.0, None, low_open=True)
+    logits = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids_from_mask(attention_mask),
+    ).logits  # (batch, seq_len, vocab)
+    return logprobs_from_logits(logits[:, :-1].float() / temperature, input_ids[:, 1:])
+
+
+def sequence_logprob(
+    logits: torch.Tensor, input_ids: torch.Tensor, response_mask: torch.Tensor
+) -> torch.Tensor:
+    """log pi(y | x) = sum over response tokens of log softmax(logits)[token]: (batch,).
+
+    Args:
+        logits: (batch, seq_len, vocab), the model's output for ``input_ids``; ``logits[:, t]``
+            predicts token ``t + 1``.
+        input_ids: (batch, seq_len) prompt + response (+ padding).
+        response_mask: (batch, seq_len), 1 where a token belongs to the response (and is not a pad).
+            The first position never counts (nothing predicts it).
+    """
+    token_lp = logprobs_from_logits(logits[:, :-1], input_ids[:, 1:])  # (batch, seq_len - 1)
+    return (token_lp * response_mask[:, 1:].to(token_lp.dtype)).sum(-1)
+
+
 def response_logits_and_hidden(
     model,
     input_ids: torch.Tensor,
@@ -224,10 +397,23 @@ def response_logits_and_hidden(
     return logits, hidden
 
 
-def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """``log pi(token_t | context)`` from logits ``(batch, T, vocab)``; returns ``(batch, T)``."""
-    logprobs = F.log_softmax(logits.float(), dim=-1)
-    return logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+def check_scores(value, n: int, name: str = "reward") -> torch.Tensor:
+    """A reward function's output as a float32 CPU tensor ``(n,)``; ValueError unless it holds one
+    finite score per response."""
+    scores = torch.as_tensor(
+        value.detach().cpu() if isinstance(value, torch.Tensor) else value, dtype=torch.float32
+    ).flatten()
+    if scores.shape != (n,):
+        raise ValueError(
+            f"{name} must return one score per response ({n}), got shape {tuple(scores.shape)}"
+        )
+    bad = (~torch.isfinite(scores)).nonzero().flatten().tolist()
+    if bad:
+        raise ValueError(
+            f"{name} returned non-finite scores (NaN or inf) for responses {bad[:10]}: "
+            f"{scores[bad[:10]].tolist()}"
+        )
+    return scores
 
 
 def decode_responses(
@@ -241,6 +427,11 @@ def decode_responses(
     return texts
 
 
+# ---------------------------------------------------------------------------------------------
+# The one evaluation of a policy on prompts
+# ---------------------------------------------------------------------------------------------
+
+
 @dataclass
 class SampleEvaluation:
     """Samples of a policy and their mean reward-model score, true utility and KL to a reference."""
@@ -250,6 +441,7 @@ class SampleEvaluation:
     scores: list[float]
     utilities: list[float] | None
     kls: list[float]  # per response: sum_t log pi(y_t) - log pi_ref(y_t)
+    contains_eos: list[bool] | None = None  # per response: did it end with EOS?
 
     @property
     def reward(self) -> float:
@@ -262,6 +454,13 @@ class SampleEvaluation:
     @property
     def kl(self) -> float:
         return float(sum(self.kls) / len(self.kls))
+
+    @property
+    def eos_fraction(self) -> float | None:
+        """The fraction of responses that ended with EOS (not cut at ``max_new_tokens``)."""
+        if self.contains_eos is None:
+            return None
+        return float(sum(self.contains_eos) / len(self.contains_eos))
 
 
 @torch.no_grad()
@@ -276,41 +475,62 @@ def sample_and_score(
     temperature: float = 1.0,
     seed: int = 0,
     batch_size: int = 64,
+    *,
+    generator: torch.Generator | None = None,
+    stop_at_eos: bool = True,
+    forward_temperature: float | None = None,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> SampleEvaluation:
     """Sample one response per prompt from ``policy`` and measure it.
 
-    ``reward`` is ``reward(prompts, responses)`` or an object with ``.score``; ``true_utility`` an
-    optional ``utility(prompt, response)``. The KL of each response is ``log pi(y|x) -
-    log pi_ref(y|x)`` (both at ``temperature``), whose mean estimates ``KL(pi || pi_ref)``.
+    ``reward`` is ``reward(prompts, responses)`` or an object with ``.score``, called once per
+    batch of ``batch_size`` prompts; ``true_utility`` an optional ``utility(prompt, response)``.
+    The KL of each response is ``log pi(y|x) - log pi_ref(y|x)`` (both with logits divided by
+    ``forward_temperature``, by default the sampling ``temperature``), whose mean estimates
+    ``KL(pi || pi_ref)``.
+
+    The PPO trainer's ``evaluate`` calls this with its own settings: a ``generator`` (instead of
+    one seeded with ``seed``), ``stop_at_eos``, the forward temperature and its ``autocast``
+    (bf16 on a GPU).
     """
     pad, eos = check_pad_token(tokenizer)
+    check_int("batch_size", batch_size)
+    prompts = check_prompts(prompts)
     score_fn = reward.score if hasattr(reward, "score") else reward
     device = next(policy.parameters()).device
     context = int(getattr(policy.config, "n_positions", 1024))
-    generator = torch.Generator().manual_seed(int(seed))
-    prompts = list(prompts)
+    if generator is None:
+        generator = torch.Generator().manual_seed(check_seed(seed))
+    if forward_temperature is None:
+        forward_temperature = temperature
     responses: list[str] = []
+    scores: list[float] = []
     kls: list[float] = []
+    contains_eos: list[bool] = []
     for start in range(0, len(prompts), batch_size):
         chunk = prompts[start : start + batch_size]
         batch = encode_prompts(tokenizer, chunk, max_new_tokens, context, device)
-        response_ids = sample_responses(
-            policy, batch, max_new_tokens, temperature, eos, pad, generator=generator
-        )
-        mask = response_mask_from_tokens(response_ids, eos)
+        with autocast():
+            response_ids = sample_responses(
+                policy, batch, max_new_tokens, temperature, eos, pad, generator, stop_at_eos
+            )
+        mask = response_mask_from_tokens(response_ids, eos, stop_at_eos)
         ids = torch.cat([batch.input_ids, response_ids], 1)
         attention = torch.cat([batch.attention_mask, mask], 1)
         n = response_ids.shape[1]
-        lp = token_logprobs(
-            response_logits_and_hidden(policy, ids, attention, n, temperature)[0], response_ids
-        )
-        ref_lp = token_logprobs(
-            response_logits_and_hidden(ref_policy, ids, attention, n, temperature)[0], response_ids
-        )
+        with autocast():
+            logits = response_logits_and_hidden(policy, ids, attention, n, forward_temperature)[0]
+            ref_logits = response_logits_and_hidden(
+                ref_policy, ids, attention, n, forward_temperature
+            )[0]
+        lp = logprobs_from_logits(logits, response_ids)
+        ref_lp = logprobs_from_logits(ref_logits, response_ids)
         kls += ((lp - ref_lp) * mask).sum(1).tolist()
-        responses += decode_responses(tokenizer, response_ids, mask)
-    scores = torch.as_tensor(score_fn(prompts, responses), dtype=torch.float32).flatten().tolist()
+        texts = decode_responses(tokenizer, response_ids, mask)
+        responses += texts
+        scores += check_scores(score_fn(chunk, texts), len(chunk)).tolist()
+        contains_eos += (response_ids == eos).any(dim=1).tolist()
     utilities = None
     if true_utility is not None:
         utilities = [float(true_utility(p, r)) for p, r in zip(prompts, responses)]
-    return SampleEvaluation(prompts, responses, scores, utilities, kls)
+    return SampleEvaluation(prompts, responses, scores, utilities, kls, contains_eos)

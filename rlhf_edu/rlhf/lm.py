@@ -24,6 +24,12 @@ and loads with ``from_pretrained`` -- the same call that loads a real ``gpt2`` c
 
 Models come back in eval mode with every dropout probability 0: RLHF compares log-probabilities of
 the same tokens under several passes, and dropout would make them disagree.
+
+The plumbing every RLHF module shares (padding, position ids, token log-probabilities, sampling,
+``disable_dropout``) lives in :mod:`rlhf_edu.rlhf.generation`; the names notebook 08 imports from
+here (``encode_prompt_response``, ``position_ids_from_mask``, ``token_logprobs``,
+``sequence_logprob``, ``sample_responses``) are re-exported. ``sample_responses`` here is
+``generation.generate_responses`` (text in, text out, transformers' ``generate``).
 """
 
 from __future__ import annotations
@@ -45,14 +51,49 @@ import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel, PreTrainedTokenizerFast
 
 from rlhf_edu.rlhf.corpus import generate_corpus
+from rlhf_edu.rlhf.generation import (
+    check_padding_side,
+    disable_dropout,
+    pad_rows,
+    position_ids_from_mask,
+    quiet_transformers,
+    sequence_logprob,
+    token_logprobs,
+)
+from rlhf_edu.rlhf.generation import generate_responses as sample_responses
 from rlhf_edu.utils import History, check_seed, progress
+from rlhf_edu.utils.validation import check_int
+
+__all__ = [
+    "EOS_TOKEN",
+    "LM_VERSION",
+    "PAD_TOKEN",
+    "build_tiny_lm",
+    "check_vocab",
+    "default_cache_dir",
+    "disable_dropout",
+    "encode_prompt_response",
+    "ensure_tiny_lm",
+    "load_lm",
+    "load_tiny_lm",
+    "position_ids_from_mask",
+    "pretrain",
+    "quiet_transformers",
+    "sample_responses",
+    "sequence_logprob",
+    "tiny_gpt2_config",
+    "token_logprobs",
+    "torch_threads",
+    "train_tokenizer",
+    "warmup_cosine_schedule",
+    "wrap_tokenizer",
+]
 
 #: Bump when the corpus, tokenizer or model recipe changes: cached builds of older versions are
 #: ignored (a new folder is built next to them).
 LM_VERSION = 1
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
-_DROPOUT_KEYS = ("resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout")
 
 
 def default_cache_dir() -> Path:
@@ -77,8 +118,7 @@ def train_tokenizer(
     """
     from tokenizers import ByteLevelBPETokenizer
 
-    if not isinstance(vocab_size, int) or not 300 <= vocab_size <= 65536:
-        raise ValueError(f"vocab_size must be an int in [300, 65536], got {vocab_size!r}")
+    check_int("vocab_size", vocab_size, 300, 65536)
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(
         list(texts), vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS_TOKEN, PAD_TOKEN],
@@ -89,7 +129,7 @@ def train_tokenizer(
 
 def wrap_tokenizer(tokenizer_object, padding_side: str = "left") -> PreTrainedTokenizerFast:
     """A ``tokenizers.Tokenizer`` as a ``PreTrainedTokenizerFast`` with our special tokens."""
-    _check_padding_side(padding_side)
+    check_padding_side(padding_side)
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer_object,
         eos_token=EOS_TOKEN,
@@ -100,11 +140,6 @@ def wrap_tokenizer(tokenizer_object, padding_side: str = "left") -> PreTrainedTo
         model_max_length=128,
         clean_up_tokenization_spaces=False,
     )
-
-
-def _check_padding_side(padding_side: str) -> None:
-    if padding_side not in ("left", "right"):
-        raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,19 +171,6 @@ def tiny_gpt2_config(
     )
 
 
-def disable_dropout(model: torch.nn.Module) -> torch.nn.Module:
-    """Set every dropout probability to 0 (in the modules and in a transformers config)."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
-    config = getattr(model, "config", None)
-    if config is not None:
-        for key in _DROPOUT_KEYS:
-            if hasattr(config, key):
-                setattr(config, key, 0.0)
-    return model
-
-
 def check_vocab(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> None:
     """Raise ValueError unless the tokenizer's vocabulary is the one the model was built for."""
     n_embeddings = model.get_input_embeddings().num_embeddings
@@ -165,55 +187,6 @@ def check_vocab(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> N
             raise ValueError(f"tokenizer {name} = {token_id} is not a valid id of this model")
 
 
-def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Position ids that count only real tokens, so left padding does not shift positions.
-
-    ``attention_mask`` (batch, seq_len) of 0/1 -> (batch, seq_len): 0, 1, 2, ... from each row's
-    first real token; pad positions get 0 (they are masked anyway).
-    """
-    positions = attention_mask.long().cumsum(-1) - 1
-    return positions.clamp(min=0)
-
-
-def token_logprobs(
-    model: PreTrainedModel,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
-    temperature: float = 1.0,
-) -> torch.Tensor:
-    """log pi(token_t | tokens_<t) of every token after the first: (batch, seq_len - 1).
-
-    Entry ``[:, t - 1]`` is the log-probability of ``input_ids[:, t]``. Logits are divided by
-    ``temperature`` (use the same temperature as when sampling).
-    """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    logits = model(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        position_ids=position_ids_from_mask(attention_mask),
-    ).logits  # (batch, seq_len, vocab)
-    logprobs = F.log_softmax(logits[:, :-1].float() / temperature, dim=-1)
-    return logprobs.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-
-
-def sequence_logprob(
-    logits: torch.Tensor, input_ids: torch.Tensor, response_mask: torch.Tensor
-) -> torch.Tensor:
-    """log pi(y | x) = sum over response tokens of log softmax(logits)[token]: (batch,).
-
-    Args:
-        logits: (batch, seq_len, vocab), the model's output for ``input_ids``; ``logits[:, t]``
-            predicts token ``t + 1``.
-        input_ids: (batch, seq_len) prompt + response (+ padding).
-        response_mask: (batch, seq_len), 1 where a token belongs to the response (and is not a pad).
-            The first position never counts (nothing predicts it).
-    """
-    logprobs = F.log_softmax(logits[:, :-1].float(), dim=-1)  # (batch, seq_len - 1, vocab)
-    token_lp = logprobs.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-    return (token_lp * response_mask[:, 1:].to(token_lp.dtype)).sum(-1)
-
-
 def encode_prompt_response(
     tokenizer: PreTrainedTokenizerFast,
     prompts: Sequence[str],
@@ -228,8 +201,7 @@ def encode_prompt_response(
             f"prompts and responses must have the same length, got {len(prompts)} and "
             f"{len(responses)}"
         )
-    side = padding_side or tokenizer.padding_side
-    _check_padding_side(side)
+    side = check_padding_side(padding_side or tokenizer.padding_side)
     rows, masks = [], []
     for prompt, response in zip(prompts, responses):
         prompt_ids = tokenizer.encode(prompt, add_special_tokens=False)
@@ -238,21 +210,8 @@ def encode_prompt_response(
             response_ids = response_ids + [tokenizer.eos_token_id]
         rows.append(prompt_ids + response_ids)
         masks.append([0] * len(prompt_ids) + [1] * len(response_ids))
-    return _pad(rows, masks, tokenizer.pad_token_id, side)
-
-
-def _pad(
-    rows: list[list[int]], masks: list[list[int]], pad_id: int, side: str
-) -> dict[str, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    response_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, (row, mask) in enumerate(zip(rows, masks)):
-        span = slice(0, len(row)) if side == "right" else slice(width - len(row), width)
-        input_ids[i, span] = torch.tensor(row, dtype=torch.long)
-        attention_mask[i, span] = 1
-        response_mask[i, span] = torch.tensor(mask, dtype=torch.long)
+    input_ids, attention_mask = pad_rows(rows, tokenizer.pad_token_id, side)
+    response_mask, _ = pad_rows(masks, 0, side)
     return {
         "input_ids": input_ids,
         "attention_mask": attention_mask,
@@ -260,50 +219,48 @@ def _pad(
     }
 
 
-@torch.no_grad()
-def sample_responses(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerFast,
-    prompts: Sequence[str],
-    max_new_tokens: int = 48,
-    temperature: float = 1.0,
-    seed: int = 0,
-    batch_size: int = 64,
-) -> list[str]:
-    """Sample one response per prompt (pure sampling: no top-k, no top-p), seeded.
+# ---------------------------------------------------------------------------------------------
+# Pretraining (and the training plumbing the reward model shares)
+# ---------------------------------------------------------------------------------------------
 
-    The responses are decoded without special tokens and start with a space, like the corpus.
+
+def warmup_cosine_schedule(
+    optimizer: torch.optim.Optimizer,
+    warmup_steps: int,
+    total_steps: int,
+    final_fraction: float = 0.1,
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Learning rate ``lr * f(step)``: linear warm-up over ``warmup_steps``, then a cosine from 1 to
+    ``final_fraction`` at ``total_steps`` (call ``scheduler.step()`` after each optimizer step)::
+
+        f(step) = (step + 1) / warmup                                  if step < warmup
+        f(step) = c + (1 - c) * (1 + cos(pi * (step - warmup) / (total - warmup))) / 2   otherwise
     """
-    check_seed(seed)
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    responses: list[str] = []
-    was_training = model.training
-    model.eval()
-    with torch.random.fork_rng(devices=[]), quiet_transformers():
-        torch.manual_seed(seed)
-        for start in range(0, len(prompts), batch_size):
-            batch = list(prompts[start : start + batch_size])
-            enc = tokenizer(batch, return_tensors="pt", padding=True, padding_side="left")
-            out = model.generate(
-                **enc,
-                do_sample=True,
-                temperature=temperature,
-                top_k=0,
-                top_p=1.0,
-                max_new_tokens=max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-            new_tokens = out[:, enc["input_ids"].shape[1] :]
-            responses += tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-    model.train(was_training)
-    return responses
+    check_int("warmup_steps", warmup_steps, 0)
+    check_int("total_steps", total_steps, 1)
+
+    def lr_at(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        frac = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * frac))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
 
 
-# ---------------------------------------------------------------------------------------------
-# Pretraining
-# ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads, then restore the previous count.
+
+    Builds pin one thread, so that they do not depend on how many cores the machine has (and do
+    not thrash a shared one).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(check_int("n", n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def pretrain(
@@ -327,13 +284,7 @@ def pretrain(
     max_len = model.config.n_positions
     encoded = [ids[:max_len] for ids in encoded]
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
-
-    def lr_at(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    scheduler = warmup_cosine_schedule(optimizer, warmup, steps)
     history = History()
     model.train()
     running = None
@@ -344,8 +295,7 @@ def pretrain(
             order, cursor = rng.permutation(len(encoded)), 0
         batch = [encoded[i] for i in order[cursor : cursor + batch_size]]
         cursor += batch_size
-        padded = _pad(batch, [[1] * len(r) for r in batch], tokenizer.pad_token_id, "right")
-        input_ids, attention_mask = padded["input_ids"], padded["attention_mask"]
+        input_ids, attention_mask = pad_rows(batch, tokenizer.pad_token_id, "right")
         logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
         # next-token cross-entropy over real tokens: logits[:, t] predicts input_ids[:, t + 1]
         targets = input_ids[:, 1:].masked_fill(attention_mask[:, 1:] == 0, -100)
@@ -360,36 +310,6 @@ def pretrain(
             history.log(step=step, loss=running)
     model.eval()
     return history
-
-
-@contextlib.contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' own progress bars (loading/saving weights) and info logs.
-
-    They go to stderr, which notebooks store; nbval would then compare them.
-    """
-    from transformers.utils import logging as hf_logging
-
-    bars_were_on = hf_logging.is_progress_bar_enabled()
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars_were_on:
-            hf_logging.enable_progress_bar()
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def build_tiny_lm(
@@ -412,7 +332,7 @@ def build_tiny_lm(
     seed = check_seed(seed)
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    with _torch_threads(1), torch.random.fork_rng(devices=[]):
+    with torch_threads(1), torch.random.fork_rng(devices=[]):
         texts = generate_corpus(n_documents, seed=seed)
         tokenizer = train_tokenizer(texts, vocab_size=vocab_size)
         torch.manual_seed(seed)
@@ -522,7 +442,7 @@ def load_lm(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    _check_padding_side(padding_side)
+    check_padding_side(padding_side)
     source = str(path_or_name)
     with quiet_transformers():
         tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path or source))

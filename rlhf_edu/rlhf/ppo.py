@@ -45,7 +45,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -53,20 +53,30 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from rlhf_edu.neural.ppo import (
+    approx_kl,
+    clip_fraction,
+    explained_variance,
+    value_clip_fraction,
+)
 from rlhf_edu.neural.returns import compute_gae
 from rlhf_edu.rlhf.generation import (
     PromptBatch,
     check_pad_token,
     check_prompts,
+    check_scores,
     decode_responses,
+    disable_dropout,
     encode_prompts,
+    logprobs_from_logits,
     response_logits_and_hidden,
     response_mask_from_tokens,
+    sample_and_score,
     sample_responses,
-    token_logprobs,
 )
 from rlhf_edu.rlhf.kl_control import AdaptiveKLController, FixedKLController
 from rlhf_edu.utils import History, check_seed, load_checkpoint, save_checkpoint
+from rlhf_edu.utils.validation import check_float, check_int, check_probability
 
 __all__ = [
     "PolicyWithValueHead",
@@ -248,89 +258,101 @@ def clipped_value_loss(
 # --------------------------------------------------------------------------------------------
 
 
+def _help(text: str, default: Any) -> Any:
+    """A dataclass field with ``text`` as its help (shown by the train command's ``--help``)."""
+    return field(default=default, metadata={"help": text})
+
+
+#: ``RLHFPPOConfig.precision`` values: the autocast of the forward passes.
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
 @dataclass
 class RLHFPPOConfig:
     """Hyperparameters and implementation-detail switches of the RLHF PPO trainer.
 
-    Defaults are tuned for the course's tiny GPT-2 on a CPU; the comment on each switch names the
-    detail it controls (Huang et al. 2023).
+    Defaults are tuned for the course's tiny GPT-2 on a CPU; the help of each switch names the
+    detail it controls (Huang et al. 2023). Each field's help text is in its ``metadata["help"]``.
     """
 
-    batch_size: int = 64  # prompts (= responses, episodes) per update, per process
-    max_new_tokens: int = 32
-    ppo_epochs: int = 4
-    n_minibatches: int = 1
-    learning_rate: float = 1e-4
-    adam_eps: float = 1e-5
-    max_grad_norm: float | None = 1.0
-    clip_range: float = 0.2
-    value_clip_range: float | None = 0.2  # None: unclipped value loss
-    vf_coef: float = 0.1
-    gamma: float = 1.0  # no discount over tokens
+    batch_size: int = _help("prompts (= responses, episodes) per update, per process", 64)
+    max_new_tokens: int = _help("the longest response, in tokens", 32)
+    ppo_epochs: int = _help("passes over each rollout batch", 4)
+    n_minibatches: int = _help("minibatches per epoch (<= batch_size)", 1)
+    learning_rate: float = _help("Adam learning rate of the policy and its value head", 1e-4)
+    adam_eps: float = _help("Adam's epsilon (1e-5 as in the PPO implementations)", 1e-5)
+    max_grad_norm: float | None = _help("clip the gradient norm to this (None: no clipping)", 1.0)
+    clip_range: float = _help("PPO's epsilon: the ratio is clipped to [1 - eps, 1 + eps]", 0.2)
+    value_clip_range: float | None = _help(
+        "clip the value around the rollout's value by this (None: unclipped value loss)", 0.2
+    )
+    vf_coef: float = _help("weight of the value loss in the total loss", 0.1)
+    gamma: float = _help("discount over response tokens (1: none)", 1.0)
     # GAE's lambda. 1: advantages are the return minus V, without bootstrapping from V. The value
     # head starts at zero, so with lambda < 1 a token k steps before the end first gets only
     # lambda^k of the score (0.95^20 = 0.36); TRL's recipe (lambda 0.95) avoids that with a critic
     # initialised from the reward model. With lambda 1 the reward and true utility rise faster in
     # the same number of updates (benchmarks/rlhf_vs_trl.py runs both).
-    lam: float = 1.0
-    temperature: float = 1.0
-    temperature_in_forward: bool = True  # divide logits by the temperature in every forward pass
-    disable_dropout: bool = True  # dropout off in policy, value head and reference
-    init_kl_coef: float = 0.1
-    adaptive_kl: bool = True  # Ziegler et al.'s controller; False keeps init_kl_coef fixed
-    kl_target: float = 4.0  # nats per response
-    kl_horizon: float = 2000.0  # episodes
-    whiten_rewards: bool = False  # scale the per-token rewards (no mean shift) per batch
-    whiten_advantages: bool = True
-    stop_at_eos: bool = True  # a response ends at its first EOS; later tokens are masked out
-    missing_eos_penalty: float | None = 1.0  # subtracted from the score of a response with no EOS
+    lam: float = _help(
+        "GAE's lambda (1: return minus V, no bootstrapping; right for a value head that starts "
+        "at zero)",
+        1.0,
+    )
+    temperature: float = _help("sampling temperature", 1.0)
+    temperature_in_forward: bool = _help(
+        "divide the logits by the temperature in every forward pass, not only when sampling", True
+    )
+    disable_dropout: bool = _help("dropout off in the policy, value head and reference", True)
+    init_kl_coef: float = _help("beta, the KL penalty's coefficient, at the start", 0.1)
+    adaptive_kl: bool = _help(
+        "adapt beta to hold the KL near kl_target (Ziegler et al.); False keeps init_kl_coef", True
+    )
+    kl_target: float = _help("the adaptive controller's target KL, nats per response", 4.0)
+    kl_horizon: float = _help("the adaptive controller's horizon, in episodes", 2000.0)
+    whiten_rewards: bool = _help("scale the per-token rewards (no mean shift) per batch", False)
+    whiten_advantages: bool = _help("normalise the advantages per batch (masked)", True)
+    stop_at_eos: bool = _help("a response ends at its first EOS; later tokens are masked out", True)
+    missing_eos_penalty: float | None = _help(
+        "subtracted from the score of a response with no EOS (None: no penalty)", 1.0
+    )
+    early_stop_kl: float | None = _help(
+        "stop an update's remaining epochs once an epoch's mean approx-KL to the rollout policy "
+        "exceeds this (CleanRL's and SB3's target_kl; None: always run ppo_epochs)",
+        None,
+    )
+    precision: str = _help(
+        "autocast of the forward passes: 'auto' (bf16 on CUDA, fp32 on the CPU), 'bf16' (on any "
+        "device, the CPU included) or 'fp32'",
+        "auto",
+    )
 
     def __post_init__(self) -> None:
-        def positive_int(name: str) -> None:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-
-        def positive(name: str, allow_none: bool = False) -> None:
-            value = getattr(self, name)
-            if value is None and allow_none:
-                return
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{name} must be a number > 0, got {value!r}")
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value}")
-
         for name in ("batch_size", "max_new_tokens", "ppo_epochs", "n_minibatches"):
-            positive_int(name)
+            check_int(name, getattr(self, name))
         if self.n_minibatches > self.batch_size:
             raise ValueError(
                 f"n_minibatches ({self.n_minibatches}) must be <= batch_size ({self.batch_size})"
             )
+        positive = {"low": 0.0, "high": None, "low_open": True}
         for name in ("learning_rate", "adam_eps", "clip_range", "temperature", "kl_horizon"):
-            positive(name)
-        positive("max_grad_norm", allow_none=True)
-        positive("value_clip_range", allow_none=True)
-        if self.kl_target is None or not isinstance(self.kl_target, (int, float)):
-            raise TypeError(f"kl_target must be a number > 0, got {self.kl_target!r}")
-        if not (math.isfinite(self.kl_target) and self.kl_target > 0):
-            raise ValueError(f"kl_target must be > 0 (nats per response), got {self.kl_target}")
+            check_float(name, getattr(self, name), **positive)
+        check_float("kl_target", self.kl_target, **positive)  # nats per response
+        for name in ("max_grad_norm", "value_clip_range", "early_stop_kl"):
+            if getattr(self, name) is not None:
+                check_float(name, getattr(self, name), **positive)
         for name in ("vf_coef", "init_kl_coef"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+            check_float(name, getattr(self, name), 0.0)
         if self.adaptive_kl and self.init_kl_coef == 0:
             raise ValueError(
                 "init_kl_coef must be > 0 with adaptive_kl=True (a zero coefficient never grows); "
                 "set adaptive_kl=False for a run without KL penalty"
             )
         for name in ("gamma", "lam"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
-        if self.missing_eos_penalty is not None and not math.isfinite(self.missing_eos_penalty):
-            raise ValueError(
-                f"missing_eos_penalty must be finite or None, got {self.missing_eos_penalty}"
-            )
+            check_probability(name, getattr(self, name))
+        if self.missing_eos_penalty is not None:
+            check_float("missing_eos_penalty", self.missing_eos_penalty)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     def replace(self, **changes: Any) -> RLHFPPOConfig:
         """A copy with some fields changed (validated again)."""
@@ -383,13 +405,6 @@ class PolicyWithValueHead(nn.Module):
         return logprobs, values, entropy
 
 
-def disable_dropout(model: nn.Module) -> None:
-    """Set every dropout probability to 0 (the model then computes the same in train and eval)."""
-    for module in model.modules():
-        if isinstance(module, nn.Dropout):
-            module.p = 0.0
-
-
 # --------------------------------------------------------------------------------------------
 # The trainer
 # --------------------------------------------------------------------------------------------
@@ -414,23 +429,6 @@ class Rollout:
 
 def _derived_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
-
-
-def _as_score_tensor(value: Any, n: int, name: str = "reward_fn") -> torch.Tensor:
-    scores = torch.as_tensor(
-        value.detach().cpu() if isinstance(value, torch.Tensor) else value, dtype=torch.float32
-    ).flatten()
-    if scores.shape != (n,):
-        raise ValueError(
-            f"{name} must return one score per response ({n}), got shape {tuple(scores.shape)}"
-        )
-    bad = (~torch.isfinite(scores)).nonzero().flatten().tolist()
-    if bad:
-        raise ValueError(
-            f"{name} returned non-finite scores (NaN or inf) for responses {bad[:10]}: "
-            f"{scores[bad[:10]].tolist()}"
-        )
-    return scores
 
 
 class RLHFPPOTrainer:
@@ -533,9 +531,12 @@ class RLHFPPOTrainer:
             return self.accelerator.unwrap_model(self.model)
         return self.model
 
-    def _autocast(self):
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast of the forward passes where ``config.precision`` asks for it ('auto': on
+        CUDA only). Log-probabilities, losses and values are computed in float32 regardless."""
+        precision = self.config.precision
+        if precision == "bf16" or (precision == "auto" and self.device.type == "cuda"):
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     @property
@@ -550,9 +551,8 @@ class RLHFPPOTrainer:
 
     def _score(self, prompts: list[str], responses: list[str]) -> torch.Tensor:
         with torch.no_grad():
-            return _as_score_tensor(self._reward_fn(prompts, responses), len(prompts)).to(
-                self.device
-            )
+            scores = check_scores(self._reward_fn(prompts, responses), len(prompts), "reward_fn")
+            return scores.to(self.device)
 
     def _sequence_kl(self, rollout: Rollout) -> torch.Tensor:
         """``sum_t (log pi - log pi_ref)`` per response: a sample of KL(pi || pi_ref), ``(batch,)``."""
@@ -610,7 +610,7 @@ class RLHFPPOTrainer:
                     temperature,
                 )
             logprobs[rows], values[rows] = lp.float(), v.float()
-            ref_logprobs[rows] = token_logprobs(ref_logits, response_ids[rows])
+            ref_logprobs[rows] = logprobs_from_logits(ref_logits, response_ids[rows])
         responses = decode_responses(self.tokenizer, response_ids, response_mask)
         scores = self._score(prompts, responses)
         contains_eos = (response_ids == self.eos_token_id).any(dim=1)
@@ -649,27 +649,44 @@ class RLHFPPOTrainer:
             scores = scores - cfg.missing_eos_penalty * (~rollout.contains_eos).float()
         return scores
 
-    # -- one PPO update ------------------------------------------------------------------------
+    # -- one PPO update: rollout, advantages, minibatch updates, diagnostics ------------------
     def step(self) -> dict[str, float]:
-        """One PPO update: a rollout batch, advantages, ``ppo_epochs`` epochs of minibatches."""
-        cfg = self.config
+        """One PPO update: a rollout batch, its advantages, ``ppo_epochs`` epochs of minibatch
+        updates, then the KL controller's update and the logged diagnostics."""
         start = time.perf_counter()
         update = self.update_index
         prompts = self._sample_prompts(update)
-        generator = self._generator(update, 2)
-        n = len(prompts)
-        minibatch_generator = torch.Generator().manual_seed(
-            _derived_seed(self.seed, self.rank, update, 3)
-        )
-        epochs_rows = [
-            torch.randperm(n, generator=minibatch_generator).chunk(cfg.n_minibatches)
+        epochs_rows = self._minibatch_plan(update, len(prompts))
+        # the rollout's scoring pass is batched like the first epoch's minibatches, so that the
+        # first minibatch sees exactly the log-probs it was sampled with (ratio 1, KL 0)
+        rollout = self.rollout(prompts, self._generator(update, 2), chunks=epochs_rows[0])
+        kl_coef = self.kl_controller.value
+        advantages, returns = self.advantages(rollout, kl_coef)
+        stats = self.minibatch_updates(rollout, advantages, returns, epochs_rows, update)
+        sequence_kl = self._sequence_kl(rollout)
+        mean_kl = self._mean_over_processes(sequence_kl.mean().item())
+        self.kl_controller.update(mean_kl, len(prompts) * self.world_size)
+        metrics = self._diagnostics(update, rollout, returns, kl_coef, sequence_kl, mean_kl, stats)
+        metrics["seconds"] = time.perf_counter() - start
+        self.update_index += 1
+        self.history.log(**metrics)
+        return metrics
+
+    def _minibatch_plan(self, update: int, n: int) -> list[tuple[torch.Tensor, ...]]:
+        """For each PPO epoch, a shuffled split of the ``n`` rollout rows into minibatches."""
+        cfg = self.config
+        generator = torch.Generator().manual_seed(_derived_seed(self.seed, self.rank, update, 3))
+        return [
+            torch.randperm(n, generator=generator).chunk(cfg.n_minibatches)
             for _ in range(cfg.ppo_epochs)
         ]
-        rollout = self.rollout(prompts, generator, chunks=epochs_rows[0])
-        mask = rollout.response_mask.float()
 
+    def advantages(self, rollout: Rollout, kl_coef: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token rewards (score minus the KL penalty), then GAE: ``(advantages, returns)``,
+        each ``(batch, T)``; the advantages whitened over the response tokens if configured."""
+        cfg = self.config
+        mask = rollout.response_mask.float()
         scores = self.penalized_scores(rollout)
-        kl_coef = self.kl_controller.value
         rewards = kl_penalized_rewards(
             scores, rollout.logprobs, rollout.ref_logprobs, rollout.response_mask, kl_coef
         )
@@ -678,13 +695,34 @@ class RLHFPPOTrainer:
         advantages, returns = token_gae(rewards, rollout.values, mask, cfg.gamma, cfg.lam)
         if cfg.whiten_advantages:
             advantages = whiten(advantages, mask)
+        return advantages, returns
 
+    def minibatch_updates(
+        self,
+        rollout: Rollout,
+        advantages: torch.Tensor,
+        returns: torch.Tensor,
+        epochs_rows: Sequence[Sequence[torch.Tensor]],
+        update: int,
+    ) -> dict[str, list[float]]:
+        """The epochs of clipped-PPO minibatch steps on one rollout batch.
+
+        Returns each minibatch's diagnostics, computed from the forward pass before its optimizer
+        step (as CleanRL and TRL do): losses, ``clipfrac``, ``approx_kl`` (k3), ``entropy`` and
+        ``value_clipfrac``; ``first`` holds ``[ratio_dev_first, approx_kl_first]``. With
+        ``early_stop_kl`` the remaining epochs are skipped once an epoch's mean approx-KL
+        exceeds it.
+        """
+        cfg = self.config
+        mask = rollout.response_mask.float()
         input_ids = torch.cat([rollout.prompt_ids, rollout.response_ids], dim=1)
         attention_mask = torch.cat([rollout.prompt_mask, rollout.response_mask], dim=1)
         stats: dict[str, list[float]] = {
-            k: [] for k in ("policy_loss", "value_loss", "clipfrac", "approx_kl", "entropy")
-        }
-        ratio_dev_first = approx_kl_first = float("nan")
+            k: []
+            for k in (
+                "policy_loss", "value_loss", "clipfrac", "approx_kl", "entropy", "value_clipfrac"
+            )
+        }  # fmt: skip
         temperature = self._forward_temperature
         for epoch, minibatches in enumerate(epochs_rows):
             for mb_index, rows in enumerate(minibatches):
@@ -712,83 +750,117 @@ class RLHFPPOTrainer:
                             "so the weights and the last checkpoint are those of the last good "
                             "update — lower learning_rate or check the reward scale"
                         )
-                loss = policy_loss + cfg.vf_coef * value_loss
-                self.optimizer.zero_grad(set_to_none=True)
-                if self.accelerator is not None:
-                    self.accelerator.backward(loss)
-                else:
-                    loss.backward()
-                if cfg.max_grad_norm is not None:
-                    if self.accelerator is not None:
-                        self.accelerator.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-                    else:
-                        nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-                self.optimizer.step()
-                with torch.no_grad():
-                    log_ratio = (logprobs - old_logprobs).detach()
-                    ratio = log_ratio.exp()
-                    approx_kl = masked_mean((ratio - 1) - log_ratio, mb_mask).item()  # k3
-                    clipfrac = masked_mean(
-                        ((ratio - 1).abs() > cfg.clip_range).float(), mb_mask
-                    ).item()
-                    if epoch == 0 and mb_index == 0:
-                        ratio_dev_first = ((ratio - 1).abs() * mb_mask).max().item()
-                        approx_kl_first = approx_kl
-                    stats["policy_loss"].append(policy_loss.item())
-                    stats["value_loss"].append(value_loss.item())
-                    stats["clipfrac"].append(clipfrac)
-                    stats["approx_kl"].append(approx_kl)
-                    stats["entropy"].append(masked_mean(entropy, mb_mask).item())
+                self._optimizer_step(policy_loss + cfg.vf_coef * value_loss)
+                log_ratio = (logprobs - old_logprobs).detach()
+                if epoch == 0 and mb_index == 0:
+                    ratio_dev = (torch.expm1(log_ratio).abs() * mb_mask).max().item()
+                    stats["first"] = [ratio_dev, approx_kl(log_ratio, mb_mask)]
+                stats["policy_loss"].append(policy_loss.item())
+                stats["value_loss"].append(value_loss.item())
+                stats["clipfrac"].append(clip_fraction(log_ratio, cfg.clip_range, mb_mask))
+                stats["approx_kl"].append(approx_kl(log_ratio, mb_mask))
+                stats["entropy"].append(masked_mean(entropy, mb_mask).item())
+                stats["value_clipfrac"].append(
+                    value_clip_fraction(
+                        values.detach(), rollout.values[rows], cfg.value_clip_range, mb_mask
+                    )
+                )
+            if cfg.early_stop_kl is not None:
+                epoch_kl = self._mean_over_processes(
+                    float(np.mean(stats["approx_kl"][-len(minibatches) :]))
+                )
+                if epoch_kl > cfg.early_stop_kl:
+                    break
+        return stats
 
-        sequence_kl = self._sequence_kl(rollout)
-        mean_kl = self._mean_over_processes(sequence_kl.mean().item())
-        self.kl_controller.update(mean_kl, n * self.world_size)
+    def _optimizer_step(self, loss: torch.Tensor) -> None:
+        """Backward pass, gradient-norm clip and one Adam step (through ``accelerate`` if set)."""
+        cfg = self.config
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.accelerator is not None:
+            self.accelerator.backward(loss)
+        else:
+            loss.backward()
+        if cfg.max_grad_norm is not None:
+            if self.accelerator is not None:
+                self.accelerator.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+            else:
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+
+    def _diagnostics(
+        self,
+        update: int,
+        rollout: Rollout,
+        returns: torch.Tensor,
+        kl_coef: float,
+        sequence_kl: torch.Tensor,
+        mean_kl: float,
+        stats: dict[str, list[float]],
+    ) -> dict[str, float]:
+        """The logged row of one update: rollout statistics, the minibatch diagnostics averaged
+        over every minibatch of every epoch run, and the critic's explained variance."""
+        mask = rollout.response_mask.float()
+        mean = self._mean_over_processes
+        ratio_dev_first, approx_kl_first = stats.pop("first")
         metrics = {
             "update": update,
-            "reward": self._mean_over_processes(rollout.scores.mean().item()),
+            "reward": mean(rollout.scores.mean().item()),
             "kl": mean_kl,
             "kl_coef": kl_coef,
-            "non_score_reward": self._mean_over_processes(-kl_coef * sequence_kl.mean().item()),
-            "response_length": self._mean_over_processes(mask.sum(1).mean().item()),
-            "eos_fraction": self._mean_over_processes(rollout.contains_eos.float().mean().item()),
-            **{k: self._mean_over_processes(float(np.mean(v))) for k, v in stats.items()},
+            "non_score_reward": mean(-kl_coef * sequence_kl.mean().item()),
+            "response_length": mean(mask.sum(1).mean().item()),
+            "eos_fraction": mean(rollout.contains_eos.float().mean().item()),
+            **{k: mean(float(np.mean(v))) for k, v in stats.items()},
+            "explained_variance": mean(explained_variance(rollout.values, returns, mask)),
             "ratio_dev_first": ratio_dev_first,
             "approx_kl_first": approx_kl_first,
         }
         if self.true_utility is not None:
-            utility = np.mean([self.true_utility(p, r) for p, r in zip(prompts, rollout.responses)])
-            metrics["true_utility"] = self._mean_over_processes(float(utility))
-        metrics["seconds"] = time.perf_counter() - start
-        self.update_index += 1
-        self.history.log(**metrics)
+            utility = np.mean(
+                [self.true_utility(p, r) for p, r in zip(rollout.prompts, rollout.responses)]
+            )
+            metrics["true_utility"] = mean(float(utility))
         return metrics
 
     # -- evaluation ----------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, prompts: Sequence[str], seed: int = 0) -> dict[str, Any]:
         """Sample one response per prompt (temperature as in training) and report the mean
-        reward-model score, the mean true utility (when known) and the mean sequence KL to the
-        reference, with the samples themselves."""
-        prompts = list(prompts)
+        reward-model score, the mean true utility (when known), the mean sequence KL to the
+        reference and the fraction that ended with EOS, with the samples themselves.
+
+        This is ``generation.sample_and_score`` with the trainer's settings (batch size, EOS
+        stop, forward temperature, precision) and a generator seeded by ``(seed, rank)``.
+        """
+        cfg = self.config
         generator = torch.Generator().manual_seed(_derived_seed(check_seed(seed), self.rank, 99))
         if self.device.type == "cuda":
             generator = torch.Generator(device=self.device).manual_seed(generator.initial_seed())
-        out: dict[str, Any] = {}
-        rollouts = []
-        bs = self.config.batch_size
-        for i in range(0, len(prompts), bs):
-            rollouts.append(self.rollout(prompts[i : i + bs], generator))
-        scores = torch.cat([r.scores for r in rollouts])
-        kls = torch.cat([self._sequence_kl(r) for r in rollouts])
-        responses = [t for r in rollouts for t in r.responses]
-        out["reward"] = float(scores.mean())
-        out["kl"] = float(kls.mean())
-        if self.true_utility is not None:
-            out["true_utility"] = float(
-                np.mean([self.true_utility(p, r) for p, r in zip(prompts, responses)])
-            )
-        out["eos_fraction"] = float(torch.cat([r.contains_eos for r in rollouts]).float().mean())
-        out["prompts"], out["responses"] = prompts, responses
+        evaluation = sample_and_score(
+            self.policy,
+            self.ref_policy,
+            self.tokenizer,
+            prompts,
+            self._reward_fn,
+            self.true_utility,
+            max_new_tokens=cfg.max_new_tokens,
+            temperature=cfg.temperature,
+            batch_size=cfg.batch_size,
+            generator=generator,
+            stop_at_eos=cfg.stop_at_eos,
+            forward_temperature=self._forward_temperature,
+            autocast=self._autocast,
+        )
+        # means over float32 tensors, as the trainer logs them
+        out: dict[str, Any] = {
+            "reward": float(torch.tensor(evaluation.scores).mean()),
+            "kl": float(torch.tensor(evaluation.kls).mean()),
+        }
+        if evaluation.utilities is not None:
+            out["true_utility"] = float(np.mean(evaluation.utilities))
+        out["eos_fraction"] = float(torch.tensor(evaluation.contains_eos).float().mean())
+        out["prompts"], out["responses"] = evaluation.prompts, evaluation.responses
         return out
 
     # -- the loop, checkpoints -----------------------------------------------------------------
@@ -831,7 +903,11 @@ class RLHFPPOTrainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("config") != asdict(self.config):
+        saved = dict(state.get("config") or {})
+        for f in fields(RLHFPPOConfig):  # fields added since the checkpoint was written
+            if saved and f.name not in saved:
+                saved[f.name] = f.default
+        if saved != asdict(self.config):
             raise ValueError(
                 "the checkpoint was written with a different RLHFPPOConfig; resume with the "
                 f"same config: {state.get('config')}"

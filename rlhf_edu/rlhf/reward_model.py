@@ -29,7 +29,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,16 +38,21 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import GPT2Config, GPT2LMHeadModel, GPT2Model, PreTrainedTokenizerFast
 
+from rlhf_edu.rlhf.generation import (
+    disable_dropout,
+    generate_responses,
+    pad_rows,
+    position_ids_from_mask,
+    quiet_transformers,
+)
 from rlhf_edu.rlhf.lm import (
     build_once,
     check_vocab,
     default_cache_dir,
-    disable_dropout,
     encode_prompt_response,
     load_tiny_lm,
-    position_ids_from_mask,
-    quiet_transformers,
-    sample_responses,
+    torch_threads,
+    warmup_cosine_schedule,
 )
 from rlhf_edu.rlhf.preferences import (
     DEFAULT_LABELER,
@@ -64,6 +69,7 @@ from rlhf_edu.utils import (
     progress,
     save_checkpoint,
 )
+from rlhf_edu.utils.validation import check_float, check_int
 
 #: Bump when the default reward model's recipe changes (older cached ones are then ignored).
 REWARD_MODEL_VERSION = 3
@@ -188,14 +194,10 @@ class RewardModel(nn.Module):
             raise TypeError("prompts and responses must be lists of strings, not a single string")
         return self.normalize(self.raw_scores(prompts, responses, batch_size).to(self.reward_std))
 
-    @torch.no_grad()
-    def score_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Normalized rewards of already-tokenized prompt + response (+ EOS): (batch,)."""
-        return self.normalize(self(input_ids, attention_mask))
-
     def set_normalization(self, mean: float, std: float) -> None:
-        if not std > 0:
-            raise ValueError(f"std must be > 0, got {std}")
+        """Store the normalization: ``score = (raw - mean) / std``."""
+        check_float("mean", mean)
+        check_float("std", std, 0.0, None, low_open=True)
         self.reward_mean.fill_(float(mean))
         self.reward_std.fill_(float(std))
 
@@ -262,34 +264,48 @@ class RewardModel(nn.Module):
 class RewardModelConfig:
     """Hyperparameters of reward-model training (validated)."""
 
-    epochs: int = 2
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    margin: float = 0.0
-    warmup_steps: int = 20
-    eval_every: int = 50
-    eval_at: tuple[int, ...] = ()  # extra steps to evaluate at (e.g. a log-spaced learning curve)
-    eval_fraction: float = 0.1  # held out when no eval_pairs are given
-    checkpoint_every: int = 0  # steps; 0 = only at the end (when a checkpoint_dir is given)
+    epochs: int = field(default=2, metadata={"help": "passes over the training pairs"})
+    batch_size: int = field(default=32, metadata={"help": "preference pairs per gradient step"})
+    lr: float = field(
+        default=1e-3, metadata={"help": "peak learning rate of AdamW (after the warm-up)"}
+    )
+    weight_decay: float = field(
+        default=0.0, metadata={"help": "AdamW weight decay on the weight matrices (not biases)"}
+    )
+    margin: float = field(
+        default=0.0,
+        metadata={"help": "Bradley-Terry margin: the chosen response must win by this much"},
+    )
+    warmup_steps: int = field(
+        default=20,
+        metadata={"help": "steps of linear learning-rate warm-up; then a cosine decay to 10%"},
+    )
+    eval_every: int = field(
+        default=50, metadata={"help": "evaluate on the held-out pairs every this many steps"}
+    )
+    eval_at: tuple[int, ...] = field(
+        default=(),
+        metadata={"help": "extra steps to evaluate at (e.g. a log-spaced learning curve)"},
+    )
+    eval_fraction: float = field(
+        default=0.1,
+        metadata={"help": "fraction of the pairs held out when no eval_pairs are given, in (0, 1)"},
+    )
+    checkpoint_every: int = field(
+        default=0,
+        metadata={"help": "steps between checkpoints; 0: only at the end (with a checkpoint_dir)"},
+    )
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+            check_int(name, getattr(self, name))
         for name in ("warmup_steps", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if not self.margin >= 0:
-            raise ValueError(f"margin must be >= 0, got {self.margin}")
-        if not 0 < self.eval_fraction < 1:
-            raise ValueError(f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
+            check_int(name, getattr(self, name), 0)
+        check_float("lr", self.lr, 0.0, None, low_open=True)
+        check_float("weight_decay", self.weight_decay, 0.0)
+        check_float("margin", self.margin, 0.0)
+        check_float("eval_fraction", self.eval_fraction, 0.0, 1.0, low_open=True, high_open=True)
+        self.eval_at = tuple(check_int("eval_at", step) for step in self.eval_at)
 
 
 def _encode_pairs(
@@ -320,21 +336,11 @@ def _length_bucketed(
     return np.concatenate([batches[i] for i in rng.permutation(len(batches))])
 
 
-def _batch(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row)] = torch.tensor(row)
-        attention_mask[i, : len(row)] = 1
-    return input_ids, attention_mask
-
-
 def _pair_rewards(
     model: RewardModel, chosen: list[list[int]], rejected: list[list[int]]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Raw rewards of chosen and rejected in one forward pass: two (batch,) tensors."""
-    input_ids, attention_mask = _batch(chosen + rejected, model.tokenizer.pad_token_id)
+    input_ids, attention_mask = pad_rows(chosen + rejected, model.tokenizer.pad_token_id, "right")
     rewards = model(input_ids, attention_mask)
     return rewards[: len(chosen)], rewards[len(chosen) :]
 
@@ -343,33 +349,36 @@ def _pair_rewards(
 def evaluate_reward_model(
     model: RewardModel, pairs: Sequence[PreferencePair], batch_size: int = 128, labeler=None
 ) -> dict[str, float]:
-    """Held-out ``accuracy`` (mean of r_chosen > r_rejected), ``margin`` (mean r_chosen -
-    r_rejected, raw) and ``loss`` (Bradley-Terry) on ``pairs``; with the synthetic ``labeler``
-    also ``expected_accuracy`` (averaged over its label noise, see ``expected_accuracy``)."""
+    """The held-out metrics of a reward model on ``pairs``, from one scoring pass.
+
+    Returns ``accuracy`` (mean of r_chosen > r_rejected, a tie counts one half), ``margin`` (mean
+    raw r_chosen - r_rejected), ``loss`` (Bradley-Terry) and ``n_eval_pairs``; with the synthetic
+    ``labeler`` also ``expected_accuracy`` (averaged over its label noise, see
+    ``expected_accuracy``) and ``bayes_optimal_accuracy`` (the ceiling on the same pairs).
+    Training logs the first four with an ``eval_`` prefix.
+    """
+    pairs = list(pairs)
     if not pairs:
         raise ValueError("evaluate_reward_model needs at least one pair")
-    was_training = model.training
-    model.eval()
-    chosen, rejected = _encode_pairs(model, pairs)
-    r_c, r_r = [], []
-    for start in range(0, len(pairs), batch_size):
-        c, r = _pair_rewards(
-            model, chosen[start : start + batch_size], rejected[start : start + batch_size]
-        )
-        r_c.append(c)
-        r_r.append(r)
-    r_chosen, r_rejected = torch.cat(r_c), torch.cat(r_r)
-    model.train(was_training)
+    prompts = [p.prompt for p in pairs]
+    r_chosen = model.raw_scores(prompts, [p.chosen for p in pairs], batch_size)
+    r_rejected = model.raw_scores(prompts, [p.rejected for p in pairs], batch_size)
     metrics = {
         "accuracy": pairwise_accuracy(r_chosen, r_rejected),
         "margin": float((r_chosen - r_rejected).mean()),
         "loss": float(bradley_terry_loss(r_chosen, r_rejected)),
+        "n_eval_pairs": len(pairs),
     }
     if labeler is not None:
         metrics["expected_accuracy"] = expected_accuracy(
             r_chosen.numpy(), r_rejected.numpy(), pairs, labeler
         )
+        metrics["bayes_optimal_accuracy"] = bayes_optimal_accuracy(pairs, labeler)
     return metrics
+
+
+#: The held-out metrics that training logs (as ``eval_<name>``) at each evaluation.
+LOGGED_EVAL_METRICS = ("accuracy", "margin", "loss", "expected_accuracy")
 
 
 def train_reward_model(
@@ -442,13 +451,7 @@ def train_reward_model(
         lr=config.lr,
     )
 
-    def lr_at(step: int) -> float:  # linear warm-up, then cosine to 10%
-        if step < config.warmup_steps:
-            return (step + 1) / config.warmup_steps
-        frac = (step - config.warmup_steps) / max(1, total_steps - config.warmup_steps)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    scheduler = warmup_cosine_schedule(optimizer, config.warmup_steps, total_steps)
     history = History()
     start_step = 0
     if checkpoint_dir is not None and resume:
@@ -492,7 +495,7 @@ def train_reward_model(
         }
         if done % config.eval_every == 0 or done == total_steps or done in config.eval_at:
             metrics = evaluate_reward_model(model, eval_pairs, labeler=labeler)
-            row.update({f"eval_{k}": v for k, v in metrics.items()})
+            row.update({f"eval_{k}": metrics[k] for k in LOGGED_EVAL_METRICS if k in metrics})
         history.log(**row)
         if checkpoint_dir is not None and (
             (config.checkpoint_every and done % config.checkpoint_every == 0) or done == total_steps
@@ -530,20 +533,8 @@ def expected_accuracy(
 
 
 def held_out_metrics(model: RewardModel, pairs: Sequence[PreferencePair], labeler=None) -> dict:
-    """Accuracy, mean margin and (with the synthetic ``labeler``) the expected and Bayes-optimal
-    accuracy of ``pairs``, from one scoring pass."""
-    prompts = [p.prompt for p in pairs]
-    r_c = model.raw_scores(prompts, [p.chosen for p in pairs])
-    r_r = model.raw_scores(prompts, [p.rejected for p in pairs])
-    metrics = {
-        "accuracy": pairwise_accuracy(r_c, r_r),
-        "eval_margin": float((r_c - r_r).mean()),
-        "n_eval_pairs": len(pairs),
-    }
-    if labeler is not None:
-        metrics["expected_accuracy"] = expected_accuracy(r_c.numpy(), r_r.numpy(), pairs, labeler)
-        metrics["bayes_optimal_accuracy"] = bayes_optimal_accuracy(list(pairs), labeler)
-    return metrics
+    """``evaluate_reward_model(model, pairs, labeler=labeler)`` (the name the commands use)."""
+    return evaluate_reward_model(model, pairs, labeler=labeler)
 
 
 def build_default_reward_model(
@@ -565,9 +556,7 @@ def build_default_reward_model(
     lm_model, tokenizer = load_tiny_lm(cache_dir, seed=0)
     train_pairs = make_synthetic_pairs(lab, n_pairs, seed=seed)
     eval_pairs = make_synthetic_pairs(lab, DEFAULT_N_EVAL_PAIRS, seed=seed + 10_000)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         model, history = train_reward_model(
             train_pairs,
             config,
@@ -577,11 +566,9 @@ def build_default_reward_model(
             labeler=lab,
         )
         prompts = sample_prompts(DEFAULT_N_NORMALIZATION, seed=seed + 20_000)
-        responses = sample_responses(lm_model, tokenizer, prompts, seed=seed)
+        responses = generate_responses(lm_model, tokenizer, prompts, seed=seed)
         model.normalize_under(prompts, responses)
-        metrics = held_out_metrics(model, eval_pairs, lab)
-    finally:
-        torch.set_num_threads(before)
+        metrics = evaluate_reward_model(model, eval_pairs, labeler=lab)
     metadata = {
         "labeler": lab.name,
         "temperature": lab.temperature,

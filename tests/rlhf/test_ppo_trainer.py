@@ -11,9 +11,9 @@ from helpers.tiny_gpt2 import PROMPTS, letter_reward, tiny_policy, tiny_tokenize
 
 from rlhf_edu.rlhf.generation import (
     encode_prompts,
+    logprobs_from_logits,
     response_logits_and_hidden,
     response_mask_from_tokens,
-    token_logprobs,
 )
 from rlhf_edu.rlhf.ppo import (
     RLHFPPOConfig,
@@ -73,14 +73,14 @@ def test_left_padded_prompts_give_the_same_logprobs_as_each_prompt_alone():
     ids = torch.cat([batch.input_ids, response], 1)
     mask = torch.cat([batch.attention_mask, torch.ones_like(response)], 1)
     with torch.no_grad():
-        together = token_logprobs(
+        together = logprobs_from_logits(
             response_logits_and_hidden(policy, ids, mask, 4, 1.0)[0], response
         )
         for i, prompt in enumerate(prompts):
             alone = encode_prompts(tokenizer, [prompt], 4, 64)
             ids_i = torch.cat([alone.input_ids, response[:1]], 1)
             mask_i = torch.ones_like(ids_i)
-            lp = token_logprobs(
+            lp = logprobs_from_logits(
                 response_logits_and_hidden(policy, ids_i, mask_i, 4, 1.0)[0], response[:1]
             )
             torch.testing.assert_close(together[i : i + 1], lp, atol=1e-5, rtol=1e-5)
@@ -94,9 +94,11 @@ def test_rollout_logprobs_come_from_a_forward_pass_at_the_sampling_temperature()
     T = rollout.response_ids.shape[1]
     with torch.no_grad():
         logits, _ = response_logits_and_hidden(trainer.policy, ids, mask, T, 0.5)
-        expected = token_logprobs(logits, rollout.response_ids) * rollout.response_mask
+        expected = logprobs_from_logits(logits, rollout.response_ids) * rollout.response_mask
         ref_logits, _ = response_logits_and_hidden(trainer.ref_policy, ids, mask, T, 0.5)
-        expected_ref = token_logprobs(ref_logits, rollout.response_ids) * rollout.response_mask
+        expected_ref = (
+            logprobs_from_logits(ref_logits, rollout.response_ids) * rollout.response_mask
+        )
     torch.testing.assert_close(rollout.logprobs, expected, atol=1e-6, rtol=0)
     torch.testing.assert_close(rollout.ref_logprobs, expected_ref, atol=1e-6, rtol=0)
     # before any update the policy is the reference: KL exactly 0
@@ -112,7 +114,7 @@ def test_without_temperature_in_forward_the_trained_logprobs_are_not_the_sampled
         logits, _ = response_logits_and_hidden(
             trainer.policy, ids, mask, rollout.response_ids.shape[1], 0.5
         )
-        sampled = token_logprobs(logits, rollout.response_ids) * rollout.response_mask
+        sampled = logprobs_from_logits(logits, rollout.response_ids) * rollout.response_mask
     assert not torch.allclose(rollout.logprobs, sampled, atol=1e-3)
 
 

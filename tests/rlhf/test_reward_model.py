@@ -128,10 +128,14 @@ def test_resuming_from_a_checkpoint_gives_the_uninterrupted_result(tiny_lm, tmp_
 
 
 def test_config_and_inputs_are_validated(tiny_lm):
-    with pytest.raises(ValueError, match="lr must be > 0"):
+    with pytest.raises(ValueError, match=r"lr must be in \(0.0, inf\]"):
         RewardModelConfig(lr=0.0)
     with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
         RewardModelConfig(batch_size=0)
+    with pytest.raises(TypeError, match="batch_size must be an int"):
+        RewardModelConfig(batch_size=2.0)
+    with pytest.raises(TypeError, match="lr must be a number"):
+        RewardModelConfig(lr="fast")
     with pytest.raises(ValueError, match="at least 2 preference pairs"):
         train_reward_model([PreferencePair("p", "a", "b")], lm=tiny_lm)
 

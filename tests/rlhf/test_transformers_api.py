@@ -32,6 +32,7 @@ SCRIPT = textwrap.dedent(
     from helpers.tiny_gpt2 import PROMPTS, letter_reward, tiny_policy, tiny_tokenizer
 
     lm.quiet_transformers = contextlib.nullcontext  # let every warning through
+    generation.quiet_transformers = contextlib.nullcontext
     hf_logging.set_verbosity_warning()
     records = []
 
