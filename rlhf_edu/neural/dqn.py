@@ -40,6 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rlhf_edu.core.exploration import linear_epsilon, maybe_explore
 from rlhf_edu.neural.agent import (
     QAgent,
     TrainResult,
@@ -110,15 +111,6 @@ class DQNConfig:
 
 #: Reset seed of the first validation episode of ``DQNConfig.eval_every`` (episode i: + i).
 VALIDATION_SEED = 10_000
-
-
-def linear_epsilon(step: int, epsilon_start: float, epsilon_end: float, decay_steps: int) -> float:
-    """Epsilon at ``step``: linear from ``epsilon_start`` to ``epsilon_end`` over ``decay_steps``,
-    then constant."""
-    if decay_steps <= 0:
-        return epsilon_end
-    fraction = min(1.0, step / decay_steps)
-    return epsilon_start + fraction * (epsilon_end - epsilon_start)
 
 
 def td_target(
@@ -241,9 +233,11 @@ def train(
     try:
         for step in range(1, config.total_steps + 1):
             epsilon = linear_epsilon(step, config.epsilon_start, config.epsilon_end, decay_steps)
-            if step <= config.learning_starts or rng.random() < epsilon:
+            if step <= config.learning_starts:  # fill the buffer with random actions first
                 action = int(rng.integers(n_actions))
             else:
+                action = maybe_explore(epsilon, n_actions, rng)
+            if action is None:  # exploit: the greedy action of the online network
                 with torch.no_grad():
                     q_values = q_network(torch.as_tensor(obs, dtype=torch.float32)[None])
                 action = int(q_values.argmax())

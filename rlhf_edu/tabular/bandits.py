@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rlhf_edu.core.exploration import epsilon_greedy_rows, maybe_explore
 from rlhf_edu.envs.bandits import BanditTestbed
 from rlhf_edu.tabular.checks import check_alpha, check_epsilon, check_n_episodes, check_rng
 from rlhf_edu.utils.seeding import check_seed
@@ -79,8 +80,9 @@ class EpsilonGreedyAgent:
         self.N = np.zeros(self.k)
 
     def act(self) -> int:
-        if self.rng.random() < self.epsilon:
-            return int(self.rng.integers(self.k))
+        explore = maybe_explore(self.epsilon, self.k, self.rng)
+        if explore is not None:
+            return explore
         best = np.flatnonzero(self.Q == self.Q.max())
         return int(self.rng.choice(best))
 
@@ -178,11 +180,7 @@ def run_testbed(
     optimal_fraction = np.zeros(n_steps)
     for t in range(n_steps):
         if method == "epsilon_greedy":
-            # greedy with random tie-breaking: add a tiny random jitter only among the maxima
-            is_max = Q == Q.max(axis=1, keepdims=True)
-            greedy = np.argmax(is_max * rng.random((n_runs, k)), axis=1)
-            explore = rng.random(n_runs) < epsilon
-            actions = np.where(explore, rng.integers(k, size=n_runs), greedy)
+            actions = epsilon_greedy_rows(Q, epsilon, rng)  # random tie-breaking among maxima
         elif method == "ucb":
             with np.errstate(divide="ignore", invalid="ignore"):
                 upper = Q + c * np.sqrt(np.log(t + 1) / N)

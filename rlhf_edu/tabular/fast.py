@@ -32,9 +32,10 @@ from gymnasium.envs.toy_text.frozen_lake import FrozenLakeEnv
 from gymnasium.envs.toy_text.taxi import TaxiEnv
 from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
+from rlhf_edu.core.exploration import epsilon_for_episode, epsilon_greedy_choice
 from rlhf_edu.envs.mdp import TabularMDP
 from rlhf_edu.envs.tabular_env import TabularEnv, gaussian_from_uniform
-from rlhf_edu.tabular.td import AGENT_STREAM, TabularResult, epsilon_for_episode
+from rlhf_edu.tabular.result import AGENT_STREAM, TabularResult, tabular_result
 from rlhf_edu.utils.progress import progress
 
 _BLOCK = 4096
@@ -143,22 +144,14 @@ def run_fast(
     Q, returns, lengths = loop(
         method, tables, n_episodes, alpha, gamma, epsilon, epsilon_final, time_limit, env_u, agent_u
     )
-    from rlhf_edu.tabular.td import _result
 
-    return _result(np.array(Q, dtype=np.float64), returns, lengths)
+    return tabular_result(np.array(Q, dtype=np.float64), returns, lengths)
 
 
-def _choose(row: list[float], eps: float, n_actions: int, agent_u: Callable[[], float]) -> int:
-    """``epsilon_greedy`` on a list row, drawing the same two uniforms."""
+def _choose(row: list[float], eps: float, agent_u: Callable[[], float]) -> int:
+    """``epsilon_greedy`` on a list row, drawing the same two uniforms in the same order."""
     u_explore = agent_u()
-    u_pick = agent_u()
-    if u_explore < eps:
-        return int(u_pick * n_actions)
-    best = max(row)
-    if row.count(best) == 1:
-        return row.index(best)
-    greedy = [a for a in range(n_actions) if row[a] == best]
-    return greedy[int(u_pick * len(greedy))]
+    return epsilon_greedy_choice(row, eps, u_explore, agent_u())
 
 
 def _env_step(
@@ -176,7 +169,6 @@ def _td_loop(
     n_actions = tables.n_actions
     Q = [[0.0] * n_actions for _ in range(tables.n_states)]
     expected = method == "expected_sarsa"
-    actions = range(n_actions)
     cumulative, outcomes, noisy = tables.cumulative, tables.outcomes, tables.reward_std is not None
     bisect_right = bisect.bisect_right
     returns, lengths = [], []
@@ -186,18 +178,7 @@ def _td_loop(
         episode_return, t = 0.0, 0
         while True:
             row = Q[s]
-            # epsilon_greedy, inlined: the same two uniforms, the same choice
-            u_explore = agent_u()
-            u_pick = agent_u()
-            if u_explore < eps:
-                a = int(u_pick * n_actions)
-            else:
-                best = max(row)
-                if row.count(best) == 1:  # the common case: one greedy action
-                    a = row.index(best)
-                else:
-                    greedy = [b for b in actions if row[b] == best]
-                    a = greedy[int(u_pick * len(greedy))]
+            a = epsilon_greedy_choice(row, eps, agent_u(), agent_u())  # u_explore, then u_pick
             # env.step, inlined: one uniform, the first outcome whose cumulative p exceeds it
             cum = cumulative[s][a]
             u = env_u()
@@ -242,7 +223,7 @@ def _sarsa_loop(
     for episode in progress(range(n_episodes), desc=method):
         eps = epsilon_for_episode(epsilon, epsilon_final, episode, n_episodes)
         s = _sample(tables.initial_cumulative, env_u())
-        a = _choose(Q[s], eps, n_actions, agent_u)
+        a = _choose(Q[s], eps, agent_u)
         episode_return, t = 0.0, 0
         while True:
             s_next, r, terminated = _env_step(tables, s, a, env_u)
@@ -252,7 +233,7 @@ def _sarsa_loop(
             if terminated:
                 row[a] += alpha * (r + 0.0 - row[a])
                 break
-            a_next = _choose(Q[s_next], eps, n_actions, agent_u)
+            a_next = _choose(Q[s_next], eps, agent_u)
             row[a] += alpha * (r + gamma * Q[s_next][a_next] - row[a])
             if time_limit is not None and t >= time_limit:
                 break
@@ -275,7 +256,7 @@ def _double_q_loop(
         episode_return, t = 0.0, 0
         while True:
             q1, q2 = Q1[s], Q2[s]
-            a = _choose([q1[i] + q2[i] for i in range(n_actions)], eps, n_actions, agent_u)
+            a = _choose([q1[i] + q2[i] for i in range(n_actions)], eps, agent_u)
             s_next, r, terminated = _env_step(tables, s, a, env_u)
             t += 1
             select, evaluate = (Q1, Q2) if agent_u() < 0.5 else (Q2, Q1)

@@ -15,19 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from rlhf_edu.core.exploration import epsilon_greedy_rows
 from rlhf_edu.tabular.checks import check_alpha, check_epsilon, check_gamma, check_n_episodes
 from rlhf_edu.utils.seeding import check_seed
 
 LEFT, RIGHT = 0, 1
-
-
-def _epsilon_greedy_rows(Q: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
-    """Epsilon-greedy action per row of ``Q`` (n_runs, n_actions), random tie-breaking."""
-    n_runs, n_actions = Q.shape
-    is_max = Q == Q.max(axis=1, keepdims=True)
-    greedy = np.argmax(is_max * rng.random((n_runs, n_actions)), axis=1)
-    explore = rng.random(n_runs) < epsilon
-    return np.where(explore, rng.integers(n_actions, size=n_runs), greedy)
 
 
 def maximization_bias_experiment(
@@ -62,10 +54,10 @@ def maximization_bias_experiment(
     Q_B = np.zeros((n_tables, n_runs, int(n_actions_b)))
     left_fraction = np.zeros(n_episodes)
     for episode in range(n_episodes):
-        a = _epsilon_greedy_rows(Q_A.sum(axis=0), epsilon, rng)  # act on Q1 + Q2 (or Q)
+        a = epsilon_greedy_rows(Q_A.sum(axis=0), epsilon, rng)  # act on Q1 + Q2 (or Q)
         went_left = a == LEFT
         left_fraction[episode] = went_left.mean()
-        b = _epsilon_greedy_rows(Q_B.sum(axis=0), epsilon, rng)
+        b = epsilon_greedy_rows(Q_B.sum(axis=0), epsilon, rng)
         reward_b = mean_b + std_b * rng.standard_normal(n_runs)
         # which table each run updates (always 0 for Q-learning)
         first = rng.random(n_runs) < 0.5 if n_tables == 2 else np.ones(n_runs, dtype=bool)

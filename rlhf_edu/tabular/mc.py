@@ -14,17 +14,11 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
+from rlhf_edu.core.exploration import epsilon_for_episode, epsilon_greedy
 from rlhf_edu.envs.mdp import check_discrete_env
 from rlhf_edu.tabular.checks import check_alpha, check_epsilon, check_gamma, check_n_episodes
-from rlhf_edu.tabular.td import (
-    AGENT_STREAM,
-    TabularResult,
-    _make_env,
-    _result,
-    _time_limit,
-    epsilon_for_episode,
-    epsilon_greedy,
-)
+from rlhf_edu.tabular.result import AGENT_STREAM, TabularResult, tabular_result
+from rlhf_edu.tabular.td import _make_env, _time_limit
 from rlhf_edu.utils.progress import progress
 from rlhf_edu.utils.seeding import check_seed
 
@@ -96,4 +90,4 @@ def mc_control(
             Q[s_t, a_t] += step_size * (G_t - Q[s_t, a_t])
         episode_returns.append(sum(rewards))
         lengths.append(len(rewards))
-    return _result(Q, episode_returns, lengths)
+    return tabular_result(Q, episode_returns, lengths)

@@ -25,11 +25,14 @@ continues its own stream. ``rlhf_edu.tabular.fast`` reproduces these loops exact
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import gymnasium as gym
 import numpy as np
 
+from rlhf_edu.core.exploration import (
+    epsilon_for_episode,
+    epsilon_greedy,
+    epsilon_greedy_probabilities,
+)
 from rlhf_edu.envs.mdp import check_discrete_env
 from rlhf_edu.tabular.checks import (
     check_alpha,
@@ -38,58 +41,10 @@ from rlhf_edu.tabular.checks import (
     check_n_episodes,
     check_rng,
 )
-from rlhf_edu.tabular.dp import greedy_policy
+from rlhf_edu.tabular.fast import run_fast, supports_fast_path
+from rlhf_edu.tabular.result import AGENT_STREAM, TabularResult, tabular_result
 from rlhf_edu.utils.progress import progress
 from rlhf_edu.utils.seeding import check_seed
-
-#: The agent's generator is seeded with (seed, AGENT_STREAM), independent of the env's (seed).
-AGENT_STREAM = 1
-
-
-@dataclass
-class TabularResult:
-    """What a tabular control method returns.
-
-    Attributes:
-        Q: action values, shape (S, A).
-        policy: the greedy policy for ``Q``, one-hot, shape (S, A).
-        episode_returns: undiscounted return of each training episode, shape (n_episodes,).
-        episode_lengths: number of steps of each training episode, shape (n_episodes,).
-    """
-
-    Q: np.ndarray
-    policy: np.ndarray
-    episode_returns: np.ndarray
-    episode_lengths: np.ndarray
-
-    @property
-    def greedy_actions(self) -> np.ndarray:
-        """The greedy action in each state, shape (S,)."""
-        return self.policy.argmax(axis=1)
-
-
-# --------------------------------------------------------------------------- policies
-def epsilon_greedy(Q_row: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
-    """Pick an action from one row ``Q[s]``: random with probability ``epsilon``, else greedy.
-
-    Ties among greedy actions are broken uniformly at random (with all-zero initial values,
-    always taking the first action would never explore FrozenLake). Exactly two uniforms are
-    drawn per call, ``u_explore`` and ``u_pick``, so a run is reproducible draw by draw.
-    """
-    u_explore, u_pick = rng.random(2)
-    if u_explore < epsilon:
-        return int(u_pick * len(Q_row))  # uniform over all actions
-    greedy_actions = np.flatnonzero(Q_row == np.max(Q_row))
-    return int(greedy_actions[int(u_pick * len(greedy_actions))])
-
-
-def epsilon_greedy_probabilities(Q_row: np.ndarray, epsilon: float) -> np.ndarray:
-    """pi(a|s) of the epsilon-greedy policy for one row ``Q[s]`` (greedy ties share 1 - epsilon)."""
-    n_actions = len(Q_row)
-    probs = np.full(n_actions, epsilon / n_actions)
-    greedy_actions = np.flatnonzero(Q_row == np.max(Q_row))
-    probs[greedy_actions] += (1.0 - epsilon) / len(greedy_actions)
-    return probs
 
 
 # ------------------------------------------------------------------ single-step updates
@@ -188,15 +143,6 @@ def double_q_update(
 
 
 # ------------------------------------------------------------------------- helpers
-def epsilon_for_episode(
-    epsilon: float, epsilon_final: float | None, episode: int, n_episodes: int
-) -> float:
-    """Linear decay from ``epsilon`` (first episode) to ``epsilon_final`` (last); constant if None."""
-    if epsilon_final is None:
-        return epsilon
-    return epsilon + (epsilon_final - epsilon) * episode / max(1, n_episodes - 1)
-
-
 def _time_limit(env: gym.Env, max_episode_steps: int | None) -> int | None:
     if max_episode_steps is None:
         return None
@@ -235,18 +181,7 @@ def _check_common(env, n_episodes, alpha, gamma, epsilon, seed, epsilon_final, m
 def _use_fast_path(fast: bool, env: gym.Env) -> bool:
     if not fast:
         return False
-    from rlhf_edu.tabular.fast import supports_fast_path
-
     return supports_fast_path(env)
-
-
-def _result(Q, returns, lengths) -> TabularResult:
-    return TabularResult(
-        Q=Q,
-        policy=greedy_policy(Q, tol=0.0),
-        episode_returns=np.asarray(returns, dtype=np.float64),
-        episode_lengths=np.asarray(lengths, dtype=np.int64),
-    )
 
 
 # ------------------------------------------------------------------- control loops
@@ -282,8 +217,6 @@ def q_learning(
         )
     )
     if _use_fast_path(fast, env):
-        from rlhf_edu.tabular.fast import run_fast
-
         return run_fast(
             "q_learning", env, n_episodes, alpha, gamma, epsilon, seed, epsilon_final, limit
         )
@@ -306,7 +239,7 @@ def q_learning(
             s = s_next
         returns.append(episode_return)
         lengths.append(t)
-    return _result(Q, returns, lengths)
+    return tabular_result(Q, returns, lengths)
 
 
 def sarsa(
@@ -332,8 +265,6 @@ def sarsa(
         )
     )
     if _use_fast_path(fast, env):
-        from rlhf_edu.tabular.fast import run_fast
-
         return run_fast("sarsa", env, n_episodes, alpha, gamma, epsilon, seed, epsilon_final, limit)
     agent_rng = np.random.default_rng((seed, AGENT_STREAM))
     Q = np.zeros((n_states, n_actions))
@@ -358,7 +289,7 @@ def sarsa(
             s, a = s_next, a_next
         returns.append(episode_return)
         lengths.append(t)
-    return _result(Q, returns, lengths)
+    return tabular_result(Q, returns, lengths)
 
 
 def expected_sarsa(
@@ -383,8 +314,6 @@ def expected_sarsa(
         )
     )
     if _use_fast_path(fast, env):
-        from rlhf_edu.tabular.fast import run_fast
-
         return run_fast(
             "expected_sarsa", env, n_episodes, alpha, gamma, epsilon, seed, epsilon_final, limit
         )
@@ -407,7 +336,7 @@ def expected_sarsa(
             s = s_next
         returns.append(episode_return)
         lengths.append(t)
-    return _result(Q, returns, lengths)
+    return tabular_result(Q, returns, lengths)
 
 
 def double_q_learning(
@@ -432,8 +361,6 @@ def double_q_learning(
         )
     )
     if _use_fast_path(fast, env):
-        from rlhf_edu.tabular.fast import run_fast
-
         return run_fast(
             "double_q_learning", env, n_episodes, alpha, gamma, epsilon, seed, epsilon_final, limit
         )
@@ -458,7 +385,7 @@ def double_q_learning(
             s = s_next
         returns.append(episode_return)
         lengths.append(t)
-    return _result((Q1 + Q2) / 2, returns, lengths)
+    return tabular_result((Q1 + Q2) / 2, returns, lengths)
 
 
 # ------------------------------------------------------------------------ prediction
@@ -500,18 +427,9 @@ def td0(
     return V
 
 
-def check_q_table(Q: np.ndarray, name: str = "Q") -> np.ndarray:
-    """A 2-D float array of action values."""
-    Q = np.asarray(Q)
-    if Q.ndim != 2:
-        raise ValueError(f"{name} must have shape (S, A), got {Q.shape}")
-    return Q
-
-
 __all__ = [
     "AGENT_STREAM",
     "TabularResult",
-    "check_q_table",
     "check_rng",
     "double_q_learning",
     "double_q_update",
