@@ -4,16 +4,33 @@
 - ``rankings``     the Plackett-Luce model of a ranking of k responses
 - ``agreement``    Cohen's kappa and Krippendorff's alpha
 - ``aggregation``  majority vote, soft labels and the Dawid-Skene annotator model
+- ``records``      rating, ranking, comment and edit records and their JSON Lines files
 """
 
 from rlhf_edu.rlhf.feedback.aggregation import dawid_skene, majority_vote, soft_labels
 from rlhf_edu.rlhf.feedback.agreement import cohen_kappa, krippendorff_alpha
 from rlhf_edu.rlhf.feedback.annotators import Annotator, Comment, annotator_pool
 from rlhf_edu.rlhf.feedback.rankings import plackett_luce_loss, sample_ranking
+from rlhf_edu.rlhf.feedback.records import (
+    CommentRecord,
+    EditRecord,
+    FeedbackFileError,
+    RankingRecord,
+    RatingRecord,
+    read_feedback,
+    write_feedback,
+)
 
 __all__ = [
     "Annotator",
     "Comment",
+    "CommentRecord",
+    "EditRecord",
+    "FeedbackFileError",
+    "RankingRecord",
+    "RatingRecord",
+    "read_feedback",
+    "write_feedback",
     "annotator_pool",
     "cohen_kappa",
     "dawid_skene",
