@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+ISOLATION_ENV = "RLHF_EDU_GRADE_ISOLATION"
 
 
 def run_assign(args: argparse.Namespace) -> int:
@@ -43,7 +46,17 @@ def run_grade(args: argparse.Namespace) -> int:
         memory_mb=args.memory_mb,
         seed=args.seed,
         workers=args.workers,
+        # "auto" (sealed where possible), "sealed" (fail if not) or "weak"
+        isolation=getattr(args, "isolation", None) or os.environ.get(ISOLATION_ENV, "auto"),
     )
     results = grade_class(args.submissions, args.out, options)
     print_summary(results, args.out)
+    unreadable = [r for r in results if not r.readable]
+    if unreadable:
+        print(
+            f"rlhf-edu grade: {len(unreadable)} submission(s) could not be read "
+            "(see grades.csv); exit status 1",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -220,6 +220,7 @@ def execute_cells(
     on_event: Callable[[dict], None] | None = None,
     output_limit: int = 20_000,
     only_definitions: bool = False,
+    capture: bool = True,
 ) -> ExecutedNotebook:
     """Execute ``cells`` in order in ``namespace``; never raises for the cells' errors.
 
@@ -232,6 +233,8 @@ def execute_cells(
         on_event: called with ``{"event": "cell_start"|"cell_end", ...}`` around each cell.
         output_limit: characters of printed output kept (the rest is dropped, not buffered).
         only_definitions: run only imports, definitions and constants (``definitions_only``).
+        capture: keep what the cells print in ``ExecutedNotebook.source`` (False: let it go to
+            this process's stdout and stderr, as the sandboxed worker does).
     """
     ns = new_namespace() if namespace is None else namespace
     result = ExecutedNotebook(namespace=ns)
@@ -261,7 +264,13 @@ def execute_cells(
                 python = definitions_only(python)
             linecache.cache[filename] = (len(python), None, python.splitlines(True), filename)
             code = compile(python, filename, "exec")
-            with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+            redirect = capture or sys.stdout is not sys.__stdout__
+            out_stream = output if capture else sys.__stdout__
+            err_stream = output if capture else sys.__stderr__
+            with contextlib.ExitStack() as stack:
+                if redirect:
+                    stack.enter_context(contextlib.redirect_stdout(out_stream))
+                    stack.enter_context(contextlib.redirect_stderr(err_stream))
                 with time_limit(cell_timeout):
                     exec(code, ns)
         except CellTimeout as err:

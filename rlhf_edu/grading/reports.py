@@ -3,45 +3,84 @@
 Gradescope's autograder schema (https://gradescope-autograders.readthedocs.io/en/latest/specs/):
 ``{"score", "execution_time", "output", "visibility", "tests": [{"name", "number", "score",
 "max_score", "status", "output", "visibility"}]}``.
+
+Everything a student controls (their cells' errors and output, their exceptions' messages) is
+escaped or fenced in feedback.md, and every report has a size limit, with a note where it was cut.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
+import re
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from rlhf_edu.grading.autograder import SubmissionResult
+from rlhf_edu.grading.results import CellStatus, Flag, SubmissionResult, clip
 
 MAX_TEST_OUTPUT = 4000
-MAX_NOTEBOOK_OUTPUT = 20_000
+MAX_NOTEBOOK_OUTPUT = 64 * 1024
+MAX_FEEDBACK_CHARS = 200_000
+MAX_RESULTS_JSON_CHARS = 1_000_000
+MAX_LISTED = 30  # failed cells and problems listed one by one
+#: Names in the results folder the grader writes itself (no submission's folder may take one).
+RESERVED_NAMES = ("grades.csv", "summary.txt")
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees the old file or the new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _host_prefixes() -> list[tuple[str, str]]:
+    import sys
+
+    import rlhf_edu
+
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(rlhf_edu.__file__)))
+    pairs = [(package_parent, ""), (sys.prefix, "<python>"), (sys.base_prefix, "<python>")]
+    return sorted(
+        {(os.path.join(path, ""), shown and shown + "/") for path, shown in pairs},
+        key=lambda pair: -len(pair[0]),
+    )
+
+
+def without_host_paths(text: str) -> str:
+    """``text`` without the grader's own folders (the project's, the Python's)."""
+    for prefix, shown in _host_prefixes():
+        text = text.replace(prefix, shown)
+    return text
 
 
 def _fmt(points: float) -> str:
     return f"{points:g}"
 
 
-def _clip(text: str, limit: int) -> str:
-    """The start and the end of ``text`` (where errors and summaries are), at most ``limit``."""
-    if len(text) <= limit:
-        return text
-    half = (limit - 60) // 2
-    return f"{text[:half]}\n[... {len(text) - 2 * half} characters left out ...]\n{text[-half:]}"
+def escape_inline(text: str, limit: int = 300) -> str:
+    """Student text as one line of plain Markdown (no markup, links or HTML of theirs)."""
+    one_line = " ".join(str(text).split())[:limit]
+    return re.sub(r"([\\`*_\[\]#|<>~&])", r"\\\1", one_line)
+
+
+def fenced(text: str, indent: str = "") -> str:
+    """Student text in a code block they cannot close."""
+    body = re.sub(r"`{3,}|~{3,}", "'''", without_host_paths(text).strip())
+    lines = "\n".join(indent + line for line in body.splitlines())
+    return f"{indent}```text\n{lines}\n{indent}```\n"
 
 
 def exercise_scores(result: SubmissionResult) -> OrderedDict[str, tuple[float, float]]:
@@ -53,59 +92,75 @@ def exercise_scores(result: SubmissionResult) -> OrderedDict[str, tuple[float, f
     return scores
 
 
-def _overview(result: SubmissionResult) -> str:
-    lines = [f"Score: {_fmt(result.score)} / {_fmt(result.max_score)}"]
-    if result.module is not None:
-        lines.append(f"Notebook: {result.module.notebook} (module {result.module.id})")
-    lines.append(f"Random inputs of the graded tests: seed {result.seed}")
-    for problem in result.problems:
-        lines.append(f"Problem: {problem}")
-    for cell in sorted(result.cells.values(), key=lambda c: c.index):
-        if cell.status not in ("ok", "skipped"):
-            what = f" (exercise {cell.exercise})" if cell.exercise else ""
-            lines.append(f"Cell {cell.index}{what}: {cell.status}: {_last(cell.error)}")
-    return "\n".join(lines)
-
-
 def _last(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1][:300] if lines else ""
 
 
+def _listed(items: list, what: str) -> tuple[list, str]:
+    if len(items) <= MAX_LISTED:
+        return items, ""
+    return items[:MAX_LISTED], f"... and {len(items) - MAX_LISTED} more {what}"
+
+
+def _overview(result: SubmissionResult) -> str:
+    lines = [f"Score: {_fmt(result.score)} / {_fmt(result.max_score)}"]
+    if result.module is not None:
+        lines.append(f"Notebook: {result.module.notebook} (module {result.module.id})")
+    lines.append(f"Random inputs of the graded tests: seed {result.seed}")
+    for why in result.delegated.values():
+        lines.append(f"Not graded: {why}")
+    problems, more = _listed(result.problems, "problems")
+    lines += [f"Problem: {p}" for p in problems] + ([more] if more else [])
+    cells, more = _listed(result.failed_cells, "cells that did not run")
+    for cell in cells:
+        if cell.status != CellStatus.SKIPPED:
+            what = f" (exercise {cell.exercise})" if cell.exercise else ""
+            lines.append(f"Cell {cell.index}{what}: {cell.status}: {_last(cell.error)}")
+    if more:
+        lines.append(more)
+    if result.isolation != "sealed":
+        lines.append("Isolation: weak (the grader could not seal the sandbox)")
+    return "\n".join(lines)
+
+
 def results_json(result: SubmissionResult) -> dict:
     """The submission's grade in Gradescope's ``results.json`` schema."""
-    tests = []
-    for t in result.tests:
-        tests.append(
-            {
-                "name": f"Exercise {t.test.exercise}: {t.test.name}",
-                "number": t.test.exercise,
-                "score": t.score,
-                "max_score": float(t.test.points),
-                "status": "passed" if t.passed else "failed",
-                "output": _clip(t.output, MAX_TEST_OUTPUT),
-                "visibility": "visible",
-            }
-        )
+    tests = [
+        {
+            "name": f"Exercise {t.test.exercise}: {t.test.name}",
+            "number": t.test.exercise,
+            "score": t.score,
+            "max_score": float(t.test.points),
+            "status": "passed" if t.passed else "failed",
+            "output": clip(without_host_paths(t.output), MAX_TEST_OUTPUT),
+            "visibility": "visible",
+        }
+        for t in result.tests
+    ]
     return {
         "score": result.score,
         "execution_time": result.execution_time,
-        "output": _overview(result),
+        "output": clip(without_host_paths(_overview(result)), 20_000),
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
         "extra_data": {
             "submission": result.name,
+            "path": str(result.path),
             "notebook": result.module.notebook if result.module else None,
             "seed": result.seed,
             "max_score": result.max_score,
             "attempts": result.attempts,
+            "isolation": result.isolation,
+            "flags": list(result.flags),
+            "delegated": sorted(result.delegated),
         },
     }
 
 
 def feedback_markdown(result: SubmissionResult) -> str:
-    """A readable report for the student."""
+    """A readable report for the student, at most ``MAX_FEEDBACK_CHARS``."""
     out = io.StringIO()
     title = result.module.title if result.module else "unknown notebook"
     out.write(f"# Feedback: {result.name}\n\n")
@@ -115,21 +170,25 @@ def feedback_markdown(result: SubmissionResult) -> str:
         "notebook from the course folder with "
         f"`python -m pytest --submission=YOUR.ipynb --graded-seed={result.seed}`.\n\n"
     )
+    if result.delegated:
+        out.write("## Exercises not written in the notebook (0 points)\n\n")
+        for why in result.delegated.values():
+            out.write(f"- {escape_inline(why)}\n")
+        out.write("\n")
     if result.problems:
         out.write("## Problems running your notebook\n\n")
-        for problem in result.problems:
-            out.write(f"- {problem}\n")
-        out.write("\n")
-    bad_cells = [
-        c for c in sorted(result.cells.values(), key=lambda c: c.index) if c.status != "ok"
-    ]
-    if bad_cells:
+        problems, more = _listed(result.problems, "problems")
+        for problem in problems:
+            out.write(f"- {escape_inline(without_host_paths(problem), 600)}\n")
+        out.write(f"- {more}\n\n" if more else "\n")
+    if result.failed_cells:
         out.write("## Cells that did not run\n\n")
-        for cell in bad_cells:
-            what = f" (exercise {cell.exercise})" if cell.exercise else ""
-            out.write(
-                f"### Cell {cell.index}{what}: {cell.status}\n\n```\n{cell.error.strip()}\n```\n\n"
-            )
+        cells, more = _listed(result.failed_cells, "cells that did not run")
+        for cell in cells:
+            what = f" (exercise {escape_inline(cell.exercise)})" if cell.exercise else ""
+            out.write(f"### Cell {cell.index}{what}: {cell.status}\n\n{fenced(cell.error)}\n")
+        if more:
+            out.write(f"{more}\n\n")
     out.write("## Exercises\n\n| exercise | score | max |\n|---|---|---|\n")
     for exercise, (got, most) in exercise_scores(result).items():
         out.write(f"| {exercise} | {_fmt(got)} | {_fmt(most)} |\n")
@@ -141,21 +200,41 @@ def feedback_markdown(result: SubmissionResult) -> str:
             f"({_fmt(t.score)}/{_fmt(t.test.points)})\n"
         )
         if not t.passed and t.output.strip():
-            body = _clip(t.output.strip(), MAX_TEST_OUTPUT).replace("```", "'''")
-            out.write(f"\n  ```\n{_indent(body)}\n  ```\n")
-    return out.getvalue()
-
-
-def _indent(text: str) -> str:
-    return "\n".join("  " + line for line in text.splitlines())
+            out.write("\n" + fenced(clip(t.output, MAX_TEST_OUTPUT), indent="  "))
+    if result.isolation != "sealed":
+        out.write("\n_Graded with weak isolation: the grader could not seal the sandbox._\n")
+    text = out.getvalue()
+    if len(text) > MAX_FEEDBACK_CHARS:
+        result.flag(Flag.TRUNCATED)
+        text = text[:MAX_FEEDBACK_CHARS] + "\n\n[... feedback cut at its size limit ...]\n"
+    return text
 
 
 def write_submission_reports(result: SubmissionResult, folder: Path) -> None:
     """``folder/results.json``, ``folder/feedback.md`` and ``folder/notebook-output.txt``."""
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(folder / "results.json", json.dumps(results_json(result), indent=2) + "\n")
-    _atomic_write(folder / "feedback.md", feedback_markdown(result))
-    _atomic_write(folder / "notebook-output.txt", _clip(result.output, MAX_NOTEBOOK_OUTPUT))
+    feedback = feedback_markdown(result)
+    data = results_json(result)
+    text = json.dumps(data, indent=2)
+    if len(text) > MAX_RESULTS_JSON_CHARS:
+        result.flag(Flag.TRUNCATED)
+        for test in data["tests"]:
+            test["output"] = clip(test["output"], 500)
+        data["output"] = clip(data["output"], 2000) + "\n[results cut at their size limit]"
+        text = json.dumps(data, indent=2)
+    atomic_write(folder / "results.json", text + "\n")
+    atomic_write(folder / "feedback.md", feedback)
+    output = result.output if result.output.strip() else "(the notebook printed nothing)\n"
+    atomic_write(folder / "notebook-output.txt", clip(output, MAX_NOTEBOOK_OUTPUT))
+
+
+def _problems_cell(result: SubmissionResult) -> str:
+    parts = list(result.problems)
+    failed = [c.index for c in result.failed_cells if c.status != CellStatus.SKIPPED]
+    if failed:
+        parts.append(f"cells that did not run: {failed[:20]}{' ...' if len(failed) > 20 else ''}")
+    parts += list(result.delegated.values())
+    return " | ".join(" ".join(p.split()) for p in parts)[:500]
 
 
 def write_class_reports(results: list[SubmissionResult], out: Path) -> Path:
@@ -167,34 +246,37 @@ def write_class_reports(results: list[SubmissionResult], out: Path) -> Path:
                 exercises.append(exercise)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["submission", "notebook", "score", "max_score", *exercises, "problems"])
+    header = ["submission", "path", "notebook", "score", "max_score", *exercises]
+    writer.writerow([*header, "flags", "problems"])
     for r in results:
         scores = exercise_scores(r)
         writer.writerow(
             [
                 r.name,
+                str(r.path),
                 r.module.notebook if r.module else "",
                 _fmt(r.score),
                 _fmt(r.max_score),
                 *(_fmt(scores[e][0]) if e in scores else "" for e in exercises),
-                " | ".join(r.problems)[:500],
+                " ".join(r.flags),
+                _problems_cell(r),
             ]
         )
     path = out / "grades.csv"
-    _atomic_write(path, buffer.getvalue())
+    atomic_write(path, buffer.getvalue())
     return path
 
 
 def summary_table(results: list[SubmissionResult]) -> str:
-    """A plain-text table of the class, one line per submission."""
+    """A plain-text table of the class, one line per submission, and the class's notes."""
     rows = [("submission", "score", "notes")]
     for r in results:
-        notes = "; ".join(r.problems)
+        notes = "; ".join([*r.flags, _problems_cell(r)] if _problems_cell(r) else r.flags)
         rows.append(
             (
                 r.name,
                 f"{_fmt(r.score)}/{_fmt(r.max_score)}",
-                notes[:70] + ("..." if len(notes) > 70 else ""),
+                notes[:70] + ("..." * (len(notes) > 70)),
             )
         )
     width = [max(len(row[i]) for row in rows) for i in range(3)]
@@ -206,4 +288,19 @@ def summary_table(results: list[SubmissionResult]) -> str:
     total = [r.score / r.max_score for r in results if r.max_score]
     if total:
         lines.append(f"\n{len(results)} graded; mean {100 * sum(total) / len(total):.1f}%")
+    failed = sum(1 for r in results if Flag.FAILED_CELLS in r.flags)
+    if failed:
+        lines.append(f"{failed} submission(s) with cells that did not run (flag failed-cells)")
+    delegated = sum(1 for r in results if r.delegated)
+    if delegated:
+        lines.append(f"{delegated} submission(s) handed an exercise to the reference (delegated)")
+    unreadable = [str(r.path) for r in results if not r.readable]
+    if unreadable:
+        lines.append(
+            f"{len(unreadable)} submission(s) could not be read: {', '.join(unreadable[:5])}"
+        )
+    if any(r.isolation != "sealed" for r in results):
+        lines.append("isolation: WEAK (no bubblewrap seal; see course/INSTRUCTORS.md)")
+    else:
+        lines.append("isolation: sealed (bubblewrap)")
     return "\n".join(lines)

@@ -1,27 +1,27 @@
-"""The autograder's worker: one submission, one process, limited and unprivileged.
+"""The autograder's worker: one submission's notebook, run as a function server.
 
-The grader (``rlhf_edu.grading.autograder``) starts ``python -I -m rlhf_edu.grading.sandbox -``
-(configuration as JSON on stdin) in a fresh session, with a temporary working directory, a minimal environment and a
-pipe for reports. This process then
+The grader starts ``python -I -m rlhf_edu.grading.sandbox -`` (configuration as JSON on stdin)
+inside the isolation of ``rlhf_edu.grading.isolation`` (a bubblewrap seal, or the weak rlimit
+sandbox). This process then
 
 1. sets resource limits that student code cannot raise again: address space (memory), CPU
    seconds, size of any file it writes, number of processes/threads, open files, no core dumps;
-2. when started as root, drops to an unprivileged user (``nobody`` by default) — it can then
-   read the project but not write it, nor the tests copied into the sandbox, nor the results;
-3. executes the notebook's code cells one by one (``execution.execute_cells``: per-cell
-   time limit, failures recorded and stepped over), reporting each cell on the pipe;
-4. runs pytest on the module's graded tests against the functions the notebook defined, in this
-   same process (so student code never runs in the grader), reporting each test on the pipe.
-
-The parent trusts nothing it reads from the pipe beyond its shape: points come from its own
-collection of the tests, and a cell or test that kills or hangs this process is recorded by the
-parent, which starts a new worker that skips it.
+2. in the weak sandbox, when started as root, drops to an unprivileged user (in the seal,
+   ``setpriv`` already did, before Python started);
+3. executes the notebook's code cells one by one (``execution.execute_cells``: per-cell time
+   limit, failures recorded and stepped over), reporting each cell on the event pipe
+   (``protocol.Event``); what the cells print goes to its stdout, which the grader keeps;
+4. serves the functions the notebook defined: the grader's trusted test runner sends calls in,
+   this process runs them (each with a time limit) and answers with plain data only
+   (``protocol.encode``). The graded tests, their expected values and the scores never enter
+   this process.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import resource
 import signal
 import sys
@@ -148,33 +148,99 @@ def _text(value: Any, limit: int = MAX_MESSAGE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit // 2] + "\n[...]\n" + text[-limit // 2 :]
 
 
-class TestReporter:
-    """pytest plugin streaming each graded test's start and outcome to the parent."""
+def _encode_result(value: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
+    """The answer to a call: the return value and every argument that is plain data (so the
+    grader sees what the function mutated in place); raises NotPlainData for the return value."""
+    from rlhf_edu.grading.protocol import NotPlainData, encode
 
-    def __init__(self, channel: Channel) -> None:
-        self.channel = channel
+    def maybe(arg: Any) -> dict | None:
+        try:
+            return {"v": encode(arg)}
+        except NotPlainData:
+            return None
 
-    def pytest_runtest_logstart(self, nodeid: str, location) -> None:
-        self.channel.send({"event": "test_start", "nodeid": nodeid})
+    return {
+        "status": "ok",
+        "value": encode(value),
+        "args": [maybe(a) for a in args],
+        "kwargs": {str(k): maybe(v) for k, v in kwargs.items()},
+        "grads": _gradients(value, args),
+    }
 
-    def pytest_runtest_logreport(self, report) -> None:
-        if report.when == "call" or report.failed or report.skipped:
-            text = report.longreprtext if report.failed or report.skipped else ""
-            sections = "".join(
-                f"\n--- {name} ---\n{content}" for name, content in report.sections if content
-            )
-            self.channel.send(
-                {
-                    "event": "test_report",
-                    "nodeid": report.nodeid,
-                    "when": report.when,
-                    "outcome": report.outcome,
-                    "output": _text(text + sections),
+
+MAX_JACOBIAN = 4_000_000
+
+
+def _gradients(value: Any, args: tuple) -> dict[str, Any]:
+    """``{arg index: d value / d arg}`` (a Jacobian, flattened) for the tensor arguments that
+    require grad, so the graded test can call ``.backward()`` on the value in the grader."""
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(value, torch.Tensor) or not value.requires_grad:
+        return {}
+    from rlhf_edu.grading.protocol import encode
+
+    wanted = [
+        i
+        for i, a in enumerate(args)
+        if isinstance(a, torch.Tensor)
+        and a.requires_grad
+        and a.numel() * value.numel() <= MAX_JACOBIAN
+    ]
+    if not wanted:
+        return {}
+    flat = value.reshape(-1)
+    rows: dict[int, list] = {i: [] for i in wanted}
+    for k in range(flat.numel()):
+        grads = torch.autograd.grad(
+            flat[k], [args[i] for i in wanted], retain_graph=True, allow_unused=True
+        )
+        for i, g in zip(wanted, grads):
+            rows[i].append(torch.zeros(args[i].numel()) if g is None else g.reshape(-1).detach())
+    return {str(i): encode(torch.stack(r).to(torch.float64).numpy()) for i, r in rows.items()}
+
+
+def serve(namespace: dict[str, Any], request_fd: int, answer_fd: int, call_timeout: float) -> None:
+    """Answer calls of the notebook's functions until the grader closes the pipe."""
+    import contextlib
+    import io
+
+    import cloudpickle  # noqa: F401 - registers what pickle.loads needs for closures
+
+    from rlhf_edu.grading.execution import CellTimeout, format_error, time_limit
+    from rlhf_edu.grading.protocol import NotPlainData, read_frame, write_frame
+
+    discard = io.StringIO()
+    while True:
+        try:
+            request = pickle.loads(read_frame(request_fd))
+        except EOFError:
+            return
+        name, args, kwargs = request["name"], tuple(request["args"]), dict(request["kwargs"])
+        function = namespace.get(name)
+        if not callable(function):
+            answer: dict[str, Any] = {"status": "missing"}
+        else:
+            try:
+                with contextlib.redirect_stdout(discard), contextlib.redirect_stderr(discard):
+                    with time_limit(call_timeout):
+                        value = function(*args, **kwargs)
+                answer = _encode_result(value, args, kwargs)
+            except NotPlainData as err:
+                answer = {"status": "bad_value", "error": f"it returned {err}"}
+            except CellTimeout:
+                answer = {
+                    "status": "timeout",
+                    "error": f"the call ran longer than {call_timeout:g} s",
                 }
-            )
-
-    def pytest_runtest_logfinish(self, nodeid: str, location) -> None:
-        self.channel.send({"event": "test_end", "nodeid": nodeid})
+            except BaseException as err:  # noqa: BLE001 - the student's exception, reported
+                answer = {
+                    "status": "raised",
+                    "error_type": type(err).__name__,
+                    "error": _text(format_error(err)),
+                }
+            discard.seek(0)
+            discard.truncate()
+        write_frame(answer_fd, json.dumps(answer).encode())
 
 
 def run(config: dict[str, Any]) -> None:
@@ -182,64 +248,39 @@ def run(config: dict[str, Any]) -> None:
     uid, gid = config.get("uid"), config.get("gid")
     target_uid = os.getuid() if uid is None else int(uid)
     apply_limits(config, target_uid)
-    # Import what the tests need before student code can touch sys.modules or the filesystem.
+    # Import what serving needs before student code can touch sys.modules or the filesystem.
+    import cloudpickle  # noqa: F401
     import numpy  # noqa: F401
-    import pytest
 
-    from rlhf_edu.grading import pytest_plugin
+    from rlhf_edu.grading import protocol  # noqa: F401
     from rlhf_edu.grading.execution import execute_cells, load_code_cells
 
     if uid is not None:
         drop_privileges(int(uid), int(gid), keep_read=bool(config.get("keep_read")))
     os.chdir(config["workdir"])
-    channel.send({"event": "started", "uid": os.getuid()})
+    channel.send({"event": "started"})
     cells = load_code_cells(config["notebook"])
     executed = execute_cells(
         cells,
         cell_timeout=float(config["cell_timeout"]),
         skip=[int(i) for i in config.get("skip_cells", [])],
         on_event=channel.send,
+        capture=False,
     )
+    sys.stdout.flush()
     channel.send({"event": "cells_done"})
-    pytest_plugin.set_submission(executed, None)
-    args = [
-        *config["test_files"],
-        "-c",
-        config["ini"],
-        "--rootdir",
-        config["rootdir"],
-        "-p",
-        "rlhf_edu.grading.pytest_plugin",
-        "-p",
-        "pytest_timeout",
-        f"--timeout={float(config['test_timeout']):g}",
-        "--timeout-method=signal",
-        "--submission",
-        config["notebook"],
-        "--graded-seed",
-        str(int(config["seed"])),
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        "--no-header",
-        "--tb=short",
-        "-o",
-        "console_output_style=classic",
-    ]
-    for nodeid in config.get("deselect", []):
-        args += ["--deselect", str(nodeid)]
-    pytest.main(args, plugins=[TestReporter(channel)])
-    channel.send({"event": "done"})
+    request_fd, answer_fd = config["call_fds"]
+    serve(executed.namespace, int(request_fd), int(answer_fd), float(config["test_timeout"]))
 
 
 def probe() -> None:
     """``--probe``: can we drop privileges as configured and still import what grading needs?"""
     config = json.loads(sys.stdin.read())
     drop_privileges(int(config["uid"]), int(config["gid"]), keep_read=bool(config["keep_read"]))
+    import cloudpickle  # noqa: F401
     import numpy  # noqa: F401
-    import pytest  # noqa: F401
 
-    from rlhf_edu.grading import pytest_plugin  # noqa: F401
+    from rlhf_edu.grading import protocol  # noqa: F401
 
     print("ok")
 

@@ -9,13 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from rlhf_edu.grading.autograder import (
-    CellReport,
-    GradeOptions,
-    SubmissionResult,
-    TestResult,
-    _parse_event,
-)
+from rlhf_edu.grading.autograder import GradeOptions
 from rlhf_edu.grading.collect import GradedTest
 from rlhf_edu.grading.execution import (
     CodeCell,
@@ -25,8 +19,10 @@ from rlhf_edu.grading.execution import (
     load_code_cells,
 )
 from rlhf_edu.grading.manifest import load_manifest
+from rlhf_edu.grading.protocol import parse_event
 from rlhf_edu.grading.pytest_plugin import Solution, graded_rng_for
 from rlhf_edu.grading.reports import feedback_markdown, results_json, summary_table
+from rlhf_edu.grading.results import CellReport, SubmissionResult, TestResult
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "submissions"
 
@@ -126,13 +122,16 @@ def test_graded_rng_depends_on_the_run_seed_and_the_test_not_on_order():
         b"not json",
         b'{"event": "unknown"}',
         b'{"event": "cell_end", "index": "3", "status": "ok", "error": "", "exercise": null}',
-        b'{"event": "test_report", "nodeid": "x", "when": "call", "outcome": 1, "output": ""}',
+        b'{"event": "test_report", "nodeid": "x", "when": "call", "outcome": "passed"}',
+        b'{"event": "cell_end", "index": 1, "status": "passed!", "error": ""}',
+        b'{"event": "cell_start", "index": true}',
+        b'{"event": "started", "padding": "' + b"x" * 70_000 + b'"}',
         b"[1, 2]",
         b"\xff\xfe",
     ],
 )
-def test_malformed_reports_from_the_sandbox_are_ignored(line):
-    assert _parse_event(line) is None
+def test_malformed_or_unknown_reports_from_the_sandbox_are_ignored(line):
+    assert parse_event(line) is None
 
 
 def test_results_follow_gradescopes_schema_and_feedback_names_the_failing_cell():
