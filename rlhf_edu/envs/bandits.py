@@ -13,12 +13,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlhf_edu.utils.seeding import check_seed
-
-
-def _check_positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
+from rlhf_edu.utils.validation import check_int
 
 
 class BanditTestbed:
@@ -37,8 +32,8 @@ class BanditTestbed:
         mean: float = 0.0,
         reward_std: float = 1.0,
     ):
-        self.k = _check_positive_int(k, "k")
-        self.n_runs = _check_positive_int(n_runs, "n_runs")
+        self.k = check_int("k", k, 1)
+        self.n_runs = check_int("n_runs", n_runs, 1)
         if reward_std < 0:
             raise ValueError(f"reward_std must be >= 0, got {reward_std}")
         self.rng = np.random.default_rng(check_seed(seed))
@@ -67,7 +62,7 @@ class KArmedBanditEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, k: int = 10, problem_seed: int = 0, resample_on_reset: bool = False):
-        self.k = _check_positive_int(k, "k")
+        self.k = check_int("k", k, 1)
         self.observation_space = gym.spaces.Discrete(1)
         self.action_space = gym.spaces.Discrete(self.k)
         self.resample_on_reset = bool(resample_on_reset)

@@ -13,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlhf_edu.utils.seeding import check_seed
+from rlhf_edu.utils.validation import check_int
 
 
 def estimate_success_rate(
@@ -28,12 +29,7 @@ def estimate_success_rate(
         n_episodes: how many episodes to average over (>= 1).
         seed: the first episode's reset seed.
     """
-    if (
-        isinstance(n_episodes, bool)
-        or not isinstance(n_episodes, (int, np.integer))
-        or n_episodes < 1
-    ):
-        raise ValueError(f"n_episodes must be an int >= 1, got {n_episodes!r}")
+    n_episodes = check_int("n_episodes", n_episodes, 1)
     seed = check_seed(seed)
     successes = 0
     for episode in range(n_episodes):

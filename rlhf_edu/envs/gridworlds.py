@@ -19,6 +19,7 @@ import numpy as np
 
 from rlhf_edu.envs.mdp import TabularMDP
 from rlhf_edu.envs.tabular_env import TabularEnv
+from rlhf_edu.utils.validation import check_int
 
 LEFT, DOWN, RIGHT, UP = 0, 1, 2, 3
 #: (row, col) change of each grid action.
@@ -56,9 +57,10 @@ def gridworld_mdp(
         start: the start cell (default: uniform over non-terminal cells).
         max_episode_steps: time limit recorded on the MDP (the env is registered with it).
     """
-    rows, cols = int(shape[0]), int(shape[1])
-    if rows < 1 or cols < 1:
-        raise ValueError(f"shape must be (rows >= 1, cols >= 1), got {shape}")
+    rows, cols = (
+        check_int("shape[0] (rows)", shape[0], 1),
+        check_int("shape[1] (cols)", shape[1], 1),
+    )
     shape = (rows, cols)
     off_grid_reward = step_reward if off_grid_reward is None else off_grid_reward
     terminal = np.zeros(rows * cols, dtype=bool)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
+from rlhf_edu.utils.validation import check_int
+
 #: One outcome of taking an action: (probability, next_state, reward, terminated).
 Outcome = tuple[float, int, float, bool]
 
@@ -131,10 +133,8 @@ class TabularMDP:
             if rows * cols != n_states:
                 raise ValueError(f"shape {self.shape} does not hold {n_states} states")
             self.shape = (int(rows), int(cols))
-        if self.max_episode_steps is not None and int(self.max_episode_steps) < 1:
-            raise ValueError(
-                f"max_episode_steps must be >= 1 or None, got {self.max_episode_steps}"
-            )
+        if self.max_episode_steps is not None:
+            self.max_episode_steps = check_int("max_episode_steps", self.max_episode_steps, 1)
         self.P, self.R, self.terminal, self.initial = P, R, terminal, initial
         if self.transitions is None:
             self.transitions = self._outcomes_from_arrays()

@@ -6,10 +6,9 @@ loss's name and the update number (the last checkpoint written before it stays l
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import torch
+
+from rlhf_edu.utils.validation import check_float, check_int
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -31,8 +30,8 @@ def check_finite_loss(name: str, loss: torch.Tensor, update: int, checkpoint: st
 
 
 def field_int(name: str, value: object, low: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    """A config field that must be an int ``>= low`` (``TypeError``/``ValueError`` otherwise)."""
+    check_int(name, value, low)
 
 
 def field_float(
@@ -43,15 +42,4 @@ def field_float(
     low_open: bool = False,
 ) -> None:
     """``value`` must be a finite float in ``[low, high]`` (``(low, high]`` when ``low_open``)."""
-    lo = "(" if low_open else "["
-    allowed = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise ValueError(f"{name} must be a float in {allowed}, got {value!r}")
-    value = float(value)
-    ok = math.isfinite(value)
-    if low is not None:
-        ok = ok and (value > low if low_open else value >= low)
-    if high is not None:
-        ok = ok and value <= high
-    if not ok:
-        raise ValueError(f"{name} must be in {allowed}, got {value}")
+    check_float(name, value, low, high, low_open=low_open)

@@ -13,8 +13,8 @@ import gymnasium as gym
 import numpy as np
 
 from rlhf_edu.neural.agent import Agent
-from rlhf_edu.neural.rollout import check_positive_int
 from rlhf_edu.utils import check_seed
+from rlhf_edu.utils.validation import check_int
 
 
 def evaluate_episodes(
@@ -23,7 +23,7 @@ def evaluate_episodes(
     """The return of each of ``n_episodes`` evaluation episodes, shape ``(n_episodes,)``."""
     if not isinstance(agent, Agent):
         raise TypeError(f"agent must be an rlhf_edu.neural Agent, got {type(agent).__name__}")
-    n_episodes = check_positive_int("n_episodes", n_episodes)
+    n_episodes = check_int("n_episodes", n_episodes, 1)
     seed = check_seed(seed)
     envs = gym.vector.SyncVectorEnv(
         [lambda: gym.make(env_id) for _ in range(n_episodes)],

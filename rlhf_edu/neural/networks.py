@@ -17,9 +17,10 @@ import math
 from collections.abc import Iterable, Sequence
 
 import gymnasium as gym
-import numpy as np
 import torch
 from torch import nn
+
+from rlhf_edu.utils.validation import check_int
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
@@ -56,11 +57,9 @@ def check_discrete_actions(space: gym.Space, algo: str) -> int:
 
 def check_hidden_sizes(hidden_sizes: Sequence[int], name: str = "hidden_sizes") -> tuple[int, ...]:
     sizes = tuple(hidden_sizes)
-    if not sizes or any(
-        isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in sizes
-    ):
+    if not sizes:
         raise ValueError(f"{name} must be a non-empty sequence of ints >= 1, got {hidden_sizes!r}")
-    return tuple(int(h) for h in sizes)
+    return tuple(check_int(f"{name}[{i}]", h, 1) for i, h in enumerate(sizes))
 
 
 def layer_init(layer: nn.Linear, gain: float = math.sqrt(2), bias: float = 0.0) -> nn.Linear:

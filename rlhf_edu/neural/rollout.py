@@ -28,12 +28,7 @@ import numpy as np
 import torch
 
 from rlhf_edu.neural.networks import ActorCritic
-
-
-def check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
+from rlhf_edu.utils.validation import check_int
 
 
 def make_vec_env(
@@ -43,7 +38,7 @@ def make_vec_env(
 
     Env ``i`` is seeded with ``seed + i`` at the first ``reset(seed=seed)``.
     """
-    n_envs = check_positive_int("n_envs", n_envs)
+    n_envs = check_int("n_envs", n_envs, 1)
 
     def make() -> gym.Env:
         return env_id() if callable(env_id) else gym.make(env_id)

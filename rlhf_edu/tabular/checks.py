@@ -1,49 +1,32 @@
-"""Argument checks shared by the tabular learners: each error names the argument and its range."""
+"""Argument checks shared by the tabular learners: each error names the argument and its range.
+
+The tabular names for ``rlhf_edu.utils.validation``'s checks: a wrong type raises ``TypeError``,
+a value out of range ``ValueError``.
+"""
 
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 
 from rlhf_edu.tabular.dp import check_gamma
+from rlhf_edu.utils.validation import check_float, check_int, check_probability
 
 __all__ = ["check_alpha", "check_epsilon", "check_gamma", "check_n_episodes", "check_rng"]
 
 
-def _check_number(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    if not np.isfinite(float(value)):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return float(value)
-
-
 def check_alpha(alpha: object, name: str = "alpha") -> float:
     """A step size in (0, 1]."""
-    alpha = _check_number(alpha, name)
-    if not 0.0 < alpha <= 1.0:
-        raise ValueError(f"{name} must be in (0, 1], got {alpha}")
-    return alpha
+    return check_float(name, alpha, 0.0, 1.0, low_open=True)
 
 
 def check_epsilon(epsilon: object, name: str = "epsilon") -> float:
     """An exploration probability in [0, 1]."""
-    epsilon = _check_number(epsilon, name)
-    if not 0.0 <= epsilon <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {epsilon}")
-    return epsilon
+    return check_probability(name, epsilon)
 
 
 def check_n_episodes(n_episodes: object, name: str = "n_episodes") -> int:
     """A count >= 1."""
-    if isinstance(n_episodes, bool) or not isinstance(n_episodes, (int, np.integer)):
-        raise TypeError(
-            f"{name} must be an int >= 1, got {type(n_episodes).__name__} {n_episodes!r}"
-        )
-    if n_episodes < 1:
-        raise ValueError(f"{name} must be >= 1, got {n_episodes}")
-    return int(n_episodes)
+    return check_int(name, n_episodes, 1)
 
 
 def check_rng(rng: object) -> np.random.Generator:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from rlhf_edu.envs.mdp import TabularMDP
+from rlhf_edu.utils.validation import check_int
 
 #: Sweeps after which policy_evaluation / value_iteration give up (RuntimeError).
 MAX_SWEEPS = 100_000
@@ -161,8 +162,7 @@ def finite_horizon_evaluation(
     """
     mdp = _check_mdp(mdp)
     gamma = check_gamma(gamma)
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise ValueError(f"horizon must be an int >= 1, got {horizon!r}")
+    horizon = check_int("horizon", horizon, 1)
     P_pi, R_pi = mdp.policy_transitions(policy)
     continuing = ~mdp.terminal
     V = np.zeros(mdp.n_states)
@@ -179,8 +179,7 @@ def finite_horizon_optimum(mdp: TabularMDP, horizon: int, gamma: float = 1.0) ->
     """
     mdp = _check_mdp(mdp)
     gamma = check_gamma(gamma)
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise ValueError(f"horizon must be an int >= 1, got {horizon!r}")
+    horizon = check_int("horizon", horizon, 1)
     V = np.zeros(mdp.n_states)
     for _ in range(int(horizon)):
         V = q_from_v(mdp, V, gamma).max(axis=1)

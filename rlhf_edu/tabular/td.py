@@ -45,6 +45,7 @@ from rlhf_edu.tabular.fast import run_fast, supports_fast_path
 from rlhf_edu.tabular.result import AGENT_STREAM, TabularResult, tabular_result
 from rlhf_edu.utils.progress import progress
 from rlhf_edu.utils.seeding import check_seed
+from rlhf_edu.utils.validation import check_int
 
 
 # ------------------------------------------------------------------ single-step updates
@@ -146,11 +147,7 @@ def double_q_update(
 def _time_limit(env: gym.Env, max_episode_steps: int | None) -> int | None:
     if max_episode_steps is None:
         return None
-    if isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, (int, np.integer)):
-        raise TypeError(f"max_episode_steps must be an int >= 1 or None, got {max_episode_steps!r}")
-    if max_episode_steps < 1:
-        raise ValueError(f"max_episode_steps must be >= 1 or None, got {max_episode_steps}")
-    return int(max_episode_steps)
+    return check_int("max_episode_steps", max_episode_steps, 1)
 
 
 def _make_env(env: gym.Env | str) -> gym.Env:

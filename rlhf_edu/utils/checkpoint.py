@@ -21,6 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rlhf_edu.utils.validation import check_int
+
 if TYPE_CHECKING:
     import torch
 
@@ -85,8 +87,7 @@ def save_checkpoint(
         The path written.
     """
     if step is not None:
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValueError(f"step must be a non-negative int, got {step!r}")
+        step = check_int("step", step, 0)
         folder = Path(path)
         target = folder / f"ckpt-{step:09d}.pt"
     else:
@@ -100,8 +101,7 @@ def save_checkpoint(
     header = _MAGIC + digest + b"\n" + str(len(payload)).encode() + b"\n"
     atomic_write_bytes(header + payload, target)
     if step is not None and keep is not None:
-        if keep < 1:
-            raise ValueError(f"keep must be >= 1 or None, got {keep}")
+        keep = check_int("keep", keep, 1)
         for old in list_checkpoints(target.parent)[:-keep]:
             old.unlink(missing_ok=True)
     return target

@@ -13,6 +13,8 @@ import random
 
 import numpy as np
 
+from rlhf_edu.utils.validation import check_int
+
 #: The CPU thread count ``seed_everything`` fixes by default. Reductions on several threads can
 #: sum in a different order from machine to machine; one thread gives the same floats everywhere.
 DEFAULT_NUM_THREADS = 1
@@ -58,8 +60,7 @@ def seed_everything(
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         threads = DEFAULT_NUM_THREADS if num_threads is None else num_threads
-        if threads < 1:
-            raise ValueError(f"num_threads must be >= 1, got {threads}")
+        threads = check_int("num_threads", threads, 1)
         torch.set_num_threads(threads)
         if torch.cuda.is_available():
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from rlhf_edu.utils.validation import check_int
 from rlhf_edu.viz.figures import save_figure
 
 
@@ -23,8 +24,7 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     ``smooth(x, 1)`` returns ``x`` unchanged. The output has the same shape as the input.
     """
     values = np.asarray(values, dtype=float)
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-        raise ValueError(f"window must be an int >= 1, got {window!r}")
+    window = check_int("window", window, 1)
     if window == 1 or values.shape[-1] == 0:
         return values.copy()
     cumsum = np.cumsum(values, axis=-1)
