@@ -1,7 +1,9 @@
 """Ours vs Stable-Baselines3 on CartPole-v1: PPO and DQN, same seeds, same machine, one run.
 
-    /work/venv-bench/bin/python benchmarks/neural_vs_sb3.py            # 5 seeds, PPO and DQN
-    /work/venv-bench/bin/python benchmarks/neural_vs_sb3.py --seeds 2 --algos ppo
+    .venv/bin/python benchmarks/neural_vs_sb3.py            # 5 seeds, PPO and DQN
+    .venv/bin/python benchmarks/neural_vs_sb3.py --seeds 2 --algos ppo
+
+(in a venv with the ``bench`` extra: ``.venv/bin/pip install -c constraints/cpu.txt -e ".[dev,bench]"``)
 
 SB3 runs with rl-baselines3-zoo's tuned CartPole-v1 hyperparameters; ours with its defaults.
 Both use one torch thread. Every 2,048 env steps the deterministic policy is evaluated on the same

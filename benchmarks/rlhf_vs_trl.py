@@ -1,8 +1,8 @@
 """Our RLHF PPO against TRL's PPOTrainer on the identical set-up, on the CPU.
 
-    /work/venv-bench/bin/python benchmarks/rlhf_vs_trl.py --updates 10 --seeds 0,1,2
-    (any venv with the ``bench`` extra: ``pip install -e '.[bench]'``; TRL 1.12.0 is the last
-    release with PPO, under ``trl.experimental.ppo``)
+    .venv/bin/python benchmarks/rlhf_vs_trl.py --updates 10 --seeds 0,1,2
+    (in a venv with the ``bench`` extra: ``.venv/bin/pip install -c constraints/cpu.txt -e
+    ".[dev,bench]"``; TRL 1.12.0 is the last release with PPO, under ``trl.experimental.ppo``)
 
 Both trainers get the same tiny GPT-2 (2 layers, 128 wide) and tokenizer (pad != EOS), the same
 reward model (ours, converted to a ``GPT2ForSequenceClassification`` with its head, bias and

@@ -137,13 +137,10 @@ def run_train_rlhf(args: argparse.Namespace) -> int:
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     samples = [f"{p}{r}" for p, r in zip(after["prompts"][:10], after["responses"][:10])]
     (out / "samples.txt").write_text("\n".join(samples) + "\n")
-    try:
-        from rlhf_edu.viz.figures import save_figure
-        from rlhf_edu.viz.rlhf import plot_ppo_training
+    from rlhf_edu.viz.figures import save_figure
+    from rlhf_edu.viz.rlhf import plot_ppo_training
 
-        save_figure(plot_ppo_training(history), out / "ppo_training.png")
-    except ImportError:
-        pass
+    save_figure(plot_ppo_training(history), out / "ppo_training.png")
     if before is not None:
         print(
             f"true utility {before['true_utility']:.3f} -> {after['true_utility']:.3f}, "

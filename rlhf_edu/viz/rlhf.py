@@ -118,32 +118,6 @@ def plot_accuracy_vs_pairs(
     return fig
 
 
-def plot_reward_model_training(history, title: str = "Reward-model training") -> Figure:
-    """Training loss and held-out accuracy / margin over steps, from a training History."""
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
-    steps = np.array(history["step"], dtype=float)
-    loss = np.array(history["loss"], dtype=float)
-    window = max(1, len(loss) // 20)
-    ax_loss.plot(steps, np.convolve(loss, np.ones(window) / window, mode="same"))
-    ax_loss.set_xlabel("step")
-    ax_loss.set_ylabel("Bradley-Terry loss (smoothed)")
-    rows = [r for r in history.rows if "eval_accuracy" in r]
-    ax_acc.plot([r["step"] for r in rows], [r["eval_accuracy"] for r in rows], marker="o")
-    ax_acc.set_xlabel("step")
-    ax_acc.set_ylabel("held-out accuracy")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-# --- RLHF part 2 adds its plots below this line ------------------------------------------------
-
-
-# ---------------------------------------------------------------------------------------------
-# RLHF part 2: PPO training curves, and true utility against KL (PPO vs DPO vs best-of-n)
-# ---------------------------------------------------------------------------------------------
-
-
 def _runs_of(runs) -> dict[str, list[list[dict]]]:
     """``History`` | list of rows | {label: History or [History, ...]} -> {label: [rows, ...]}."""
     if hasattr(runs, "rows") or (isinstance(runs, list) and runs and isinstance(runs[0], dict)):

@@ -12,8 +12,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from rlhf_edu.viz.grid import plot_policy_arrows
-
 #: CliffWalking's actions: 0 up, 1 right, 2 down, 3 left, as (d_row, d_col).
 CLIFF_ACTIONS: tuple[tuple[int, int], ...] = ((-1, 0), (0, 1), (1, 0), (0, -1))
 
@@ -101,17 +99,3 @@ def plot_grid_paths(
         ax.set_title(title)
     fig.tight_layout()
     return fig
-
-
-def plot_values_and_policy(
-    V: np.ndarray,
-    policy: np.ndarray,
-    shape: tuple[int, int],
-    *,
-    terminal: np.ndarray | None = None,
-    action_deltas: Sequence[tuple[int, int]] | None = None,
-    title: str | None = None,
-) -> Figure:
-    """Value heatmap with the greedy action of each non-terminal state as an arrow."""
-    kwargs = {} if action_deltas is None else {"action_deltas": action_deltas}
-    return plot_policy_arrows(policy, shape, V=V, terminal=terminal, title=title, **kwargs)

@@ -1,4 +1,4 @@
-"""The command line of part 1: `rlhf-edu train lm` and `rlhf-edu label`."""
+"""The command line of the tiny LM: `rlhf-edu train lm` and `rlhf-edu label`."""
 
 import io
 
