@@ -38,27 +38,33 @@ from rlhf_edu.neural.networks import check_hidden_sizes, make_adam
 from rlhf_edu.neural.returns import compute_gae
 from rlhf_edu.neural.rollout import EpisodeStats, collect_rollout, make_vec_env
 from rlhf_edu.utils import History, seed_everything
+from rlhf_edu.utils.validation import documented
 
 
 @dataclass
 class ActorCriticConfig:
-    """A2C hyperparameters (validated on construction)."""
+    """A2C hyperparameters (validated on construction); each field's ``metadata["help"]`` says
+    what it sets."""
 
-    total_steps: int = 300_000
-    n_envs: int = 8
-    n_steps: int = 32  # batch = n_envs * n_steps = 256 samples per gradient step
-    learning_rate: float = 7e-4
-    anneal_lr: bool = True
-    gamma: float = 0.99
-    gae_lambda: float = 1.0  # 1: plain n-step returns
-    value_coef: float = 0.5
-    entropy_coef: float = 0.0
-    max_grad_norm: float = 0.5
-    normalize_advantages: bool = False
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
-    checkpoint_dir: str | None = None
-    checkpoint_every: int = 100  # updates
+    total_steps: int = documented(300_000, "env steps of training, all envs together")
+    n_envs: int = documented(8, "parallel envs (a gymnasium vector env)")
+    n_steps: int = documented(
+        32, "steps per env per update: the n of the n-step returns; batch n_envs * n_steps"
+    )
+    learning_rate: float = documented(7e-4, "Adam learning rate")
+    anneal_lr: bool = documented(True, "anneal the learning rate linearly to 0 over training")
+    gamma: float = documented(0.99, "discount factor")
+    gae_lambda: float = documented(1.0, "GAE's lambda (1: plain n-step returns)")
+    value_coef: float = documented(0.5, "weight of the value loss in the total loss")
+    entropy_coef: float = documented(0.0, "weight of the entropy bonus in the total loss")
+    max_grad_norm: float = documented(0.5, "clip the gradient norm to this")
+    normalize_advantages: bool = documented(False, "normalise the advantages per batch")
+    hidden_sizes: tuple[int, ...] = documented((64, 64), "widths of the hidden layers")
+    activation: str = documented("tanh", "activation of the hidden layers: 'tanh' or 'relu'")
+    checkpoint_dir: str | None = documented(
+        None, "save the agent here every checkpoint_every updates (None: no checkpoints)"
+    )
+    checkpoint_every: int = documented(100, "updates between checkpoints")
 
     def __post_init__(self) -> None:
         for name in ("total_steps", "n_envs", "n_steps", "checkpoint_every"):

@@ -24,8 +24,7 @@ seeds 0-9 ends at 500 after the 60k-step budget. ``ACROBOT_CONFIG`` holds settin
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -42,11 +41,7 @@ from rlhf_edu.neural.networks import check_hidden_sizes, make_adam
 from rlhf_edu.neural.returns import compute_gae
 from rlhf_edu.neural.rollout import EpisodeStats, collect_rollout, make_vec_env
 from rlhf_edu.utils import History, seed_everything
-
-
-def _help(text: str, default: Any) -> Any:
-    """A dataclass field with ``text`` as its help (shown by the train command's ``--help``)."""
-    return field(default=default, metadata={"help": text})
+from rlhf_edu.utils.validation import documented
 
 
 @dataclass
@@ -54,34 +49,34 @@ class PPOConfig:
     """PPO hyperparameters (validated on construction); each field's ``metadata["help"]`` says
     what it sets."""
 
-    total_steps: int = _help("env steps of training, all envs together", 60_000)
-    n_envs: int = _help("parallel envs (a gymnasium vector env)", 8)
-    n_steps: int = _help("steps per env per update; the batch is n_envs * n_steps", 32)
-    n_epochs: int = _help("passes over each batch", 20)
-    minibatch_size: int = _help("samples per gradient step; must divide the batch", 256)
-    learning_rate: float = _help("Adam learning rate (zoo's 1e-3 doubled; see the docs)", 2e-3)
-    anneal_lr: bool = _help("anneal the learning rate linearly to 0 over training", True)
-    gamma: float = _help("discount factor", 0.98)
-    gae_lambda: float = _help("GAE's lambda: 0 one-step TD advantages, 1 Monte Carlo", 0.8)
-    clip_coef: float = _help("PPO's epsilon: the ratio is clipped to [1 - eps, 1 + eps]", 0.2)
-    clip_value_coef: float | None = _help(
-        "clip V around the rollout's V_old by this too (None: no value clipping)", None
+    total_steps: int = documented(60_000, "env steps of training, all envs together")
+    n_envs: int = documented(8, "parallel envs (a gymnasium vector env)")
+    n_steps: int = documented(32, "steps per env per update; the batch is n_envs * n_steps")
+    n_epochs: int = documented(20, "passes over each batch")
+    minibatch_size: int = documented(256, "samples per gradient step; must divide the batch")
+    learning_rate: float = documented(2e-3, "Adam learning rate (zoo's 1e-3 doubled; see the docs)")
+    anneal_lr: bool = documented(True, "anneal the learning rate linearly to 0 over training")
+    gamma: float = documented(0.98, "discount factor")
+    gae_lambda: float = documented(0.8, "GAE's lambda: 0 one-step TD advantages, 1 Monte Carlo")
+    clip_coef: float = documented(0.2, "PPO's epsilon: the ratio is clipped to [1 - eps, 1 + eps]")
+    clip_value_coef: float | None = documented(
+        None, "clip V around the rollout's V_old by this too (None: no value clipping)"
     )
-    value_coef: float = _help("weight of the value loss in the total loss", 0.5)
-    entropy_coef: float = _help("weight of the entropy bonus in the total loss", 0.0)
-    max_grad_norm: float = _help("clip the gradient norm to this", 0.5)
-    normalize_advantages: bool = _help("normalise the advantages per minibatch", True)
-    target_kl: float | None = _help(
+    value_coef: float = documented(0.5, "weight of the value loss in the total loss")
+    entropy_coef: float = documented(0.0, "weight of the entropy bonus in the total loss")
+    max_grad_norm: float = documented(0.5, "clip the gradient norm to this")
+    normalize_advantages: bool = documented(True, "normalise the advantages per minibatch")
+    target_kl: float | None = documented(
+        None,
         "stop an update's remaining epochs once an epoch's mean approx-KL exceeds this "
         "(None: always run n_epochs)",
-        None,
     )
-    hidden_sizes: tuple[int, ...] = _help("widths of the hidden layers of both MLPs", (64, 64))
-    activation: str = _help("activation of the hidden layers: 'tanh' or 'relu'", "tanh")
-    checkpoint_dir: str | None = _help(
-        "save the agent here every checkpoint_every updates (None: no checkpoints)", None
+    hidden_sizes: tuple[int, ...] = documented((64, 64), "widths of the hidden layers of both MLPs")
+    activation: str = documented("tanh", "activation of the hidden layers: 'tanh' or 'relu'")
+    checkpoint_dir: str | None = documented(
+        None, "save the agent here every checkpoint_every updates (None: no checkpoints)"
     )
-    checkpoint_every: int = _help("updates between checkpoints", 10)
+    checkpoint_every: int = documented(10, "updates between checkpoints")
 
     def __post_init__(self) -> None:
         for name in ("total_steps", "n_envs", "n_steps", "n_epochs", "minibatch_size"):

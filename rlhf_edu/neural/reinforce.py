@@ -38,25 +38,31 @@ from rlhf_edu.neural.checks import check_finite_loss, field_float, field_int
 from rlhf_edu.neural.networks import check_hidden_sizes
 from rlhf_edu.neural.returns import discounted_returns
 from rlhf_edu.utils import History, seed_everything
+from rlhf_edu.utils.validation import documented
 
 
 @dataclass
 class ReinforceConfig:
-    """REINFORCE hyperparameters (validated on construction)."""
+    """REINFORCE hyperparameters (validated on construction); each field's ``metadata["help"]``
+    says what it sets."""
 
-    total_steps: int = 200_000  # env steps; training stops after the episode that crosses it
-    episodes_per_update: int = 4
-    learning_rate: float = 2e-3
-    value_learning_rate: float = 5e-3
-    anneal_lr: bool = True
-    gamma: float = 0.99
-    use_baseline: bool = True
-    normalize_advantages: bool = True
-    max_grad_norm: float = 1.0
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
-    checkpoint_dir: str | None = None
-    checkpoint_every: int = 20  # updates
+    total_steps: int = documented(
+        200_000, "env steps; training stops after the episode that crosses it"
+    )
+    episodes_per_update: int = documented(4, "whole episodes per gradient step")
+    learning_rate: float = documented(2e-3, "Adam learning rate of the policy")
+    value_learning_rate: float = documented(5e-3, "Adam learning rate of the baseline V(s)")
+    anneal_lr: bool = documented(True, "anneal the learning rates linearly to 0 over training")
+    gamma: float = documented(0.99, "discount factor")
+    use_baseline: bool = documented(True, "subtract a learned V(s) from the returns")
+    normalize_advantages: bool = documented(True, "normalise the advantages per update")
+    max_grad_norm: float = documented(1.0, "clip the gradient norm to this")
+    hidden_sizes: tuple[int, ...] = documented((64, 64), "widths of the hidden layers")
+    activation: str = documented("tanh", "activation of the hidden layers: 'tanh' or 'relu'")
+    checkpoint_dir: str | None = documented(
+        None, "save the agent here every checkpoint_every updates (None: no checkpoints)"
+    )
+    checkpoint_every: int = documented(20, "updates between checkpoints")
 
     def __post_init__(self) -> None:
         for name in ("total_steps", "episodes_per_update", "checkpoint_every"):

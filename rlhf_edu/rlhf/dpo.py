@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ from rlhf_edu.rlhf.generation import (
     response_logits_and_hidden,
 )
 from rlhf_edu.utils import History, check_seed, progress
-from rlhf_edu.utils.validation import check_float, check_int
+from rlhf_edu.utils.validation import check_float, check_int, documented
 
 __all__ = ["DPOConfig", "DPOResult", "dpo_loss", "response_logprobs", "train_dpo"]
 
@@ -99,18 +99,16 @@ def response_logprobs(
 class DPOConfig:
     """DPO hyperparameters (validated; TRL's default ``beta`` is 0.1)."""
 
-    beta: float = field(
-        default=0.1,
-        metadata={
-            "help": "strength of the implicit KL penalty: smaller lets the policy move further "
-            "from the reference (> 0)"
-        },
+    beta: float = documented(
+        0.1,
+        "strength of the implicit KL penalty: smaller lets the policy move further "
+        "from the reference (> 0)",
     )
-    learning_rate: float = field(default=1e-4, metadata={"help": "Adam learning rate (> 0)"})
-    batch_size: int = field(default=32, metadata={"help": "preference pairs per gradient step"})
-    epochs: int = field(default=2, metadata={"help": "passes over the preference pairs"})
-    max_grad_norm: float | None = field(
-        default=1.0, metadata={"help": "clip the gradient norm to this (None: no clipping)"}
+    learning_rate: float = documented(1e-4, "Adam learning rate (> 0)")
+    batch_size: int = documented(32, "preference pairs per gradient step")
+    epochs: int = documented(2, "passes over the preference pairs")
+    max_grad_norm: float | None = documented(
+        1.0, "clip the gradient norm to this (None: no clipping)"
     )
 
     def __post_init__(self) -> None:

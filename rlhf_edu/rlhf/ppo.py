@@ -33,6 +33,15 @@ the sampling temperature applied in every forward pass, dropout off, log-probs f
 minibatch of every update the probability ratio is exactly 1 and the KL to the old policy exactly
 0 (logged as ``ratio_dev_first`` and ``approx_kl_first``).
 
+An update (``RLHFPPOTrainer.step``) reads in named parts: ``rollout`` (sample and score),
+``advantages`` (KL-penalised rewards, GAE, whitening), ``minibatch_updates`` (the epochs of
+clipped-PPO steps, optionally stopped early once the approx-KL passes ``early_stop_kl``) and the
+diagnostics, logged as CleanRL and TRL report them: each averaged over every minibatch of the
+update and computed from its forward pass before its optimizer step -- ``approx_kl`` (the k3
+estimate of KL(pi_old || pi)), ``clipfrac``, ``entropy``, ``value_clipfrac``, the losses -- and
+the critic's ``explained_variance`` of the returns. ``precision`` selects the bf16 autocast of
+the forward passes (on CUDA by default; on the CPU too when asked, which the tests use).
+
 Data-parallel: pass an ``accelerate.Accelerator`` (the CLI does so under ``accelerate launch``):
 each process samples its own prompts, gradients are averaged across processes, and the KL
 controller sees the mean KL over all of them.
@@ -45,7 +54,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +85,7 @@ from rlhf_edu.rlhf.generation import (
 )
 from rlhf_edu.rlhf.kl_control import AdaptiveKLController, FixedKLController
 from rlhf_edu.utils import History, check_seed, load_checkpoint, save_checkpoint
-from rlhf_edu.utils.validation import check_float, check_int, check_probability
+from rlhf_edu.utils.validation import check_float, check_int, check_probability, documented
 
 __all__ = [
     "PolicyWithValueHead",
@@ -258,11 +267,6 @@ def clipped_value_loss(
 # --------------------------------------------------------------------------------------------
 
 
-def _help(text: str, default: Any) -> Any:
-    """A dataclass field with ``text`` as its help (shown by the train command's ``--help``)."""
-    return field(default=default, metadata={"help": text})
-
-
 #: ``RLHFPPOConfig.precision`` values: the autocast of the forward passes.
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -275,55 +279,61 @@ class RLHFPPOConfig:
     detail it controls (Huang et al. 2023). Each field's help text is in its ``metadata["help"]``.
     """
 
-    batch_size: int = _help("prompts (= responses, episodes) per update, per process", 64)
-    max_new_tokens: int = _help("the longest response, in tokens", 32)
-    ppo_epochs: int = _help("passes over each rollout batch", 4)
-    n_minibatches: int = _help("minibatches per epoch (<= batch_size)", 1)
-    learning_rate: float = _help("Adam learning rate of the policy and its value head", 1e-4)
-    adam_eps: float = _help("Adam's epsilon (1e-5 as in the PPO implementations)", 1e-5)
-    max_grad_norm: float | None = _help("clip the gradient norm to this (None: no clipping)", 1.0)
-    clip_range: float = _help("PPO's epsilon: the ratio is clipped to [1 - eps, 1 + eps]", 0.2)
-    value_clip_range: float | None = _help(
-        "clip the value around the rollout's value by this (None: unclipped value loss)", 0.2
+    batch_size: int = documented(64, "prompts (= responses, episodes) per update, per process")
+    max_new_tokens: int = documented(32, "the longest response, in tokens")
+    ppo_epochs: int = documented(4, "passes over each rollout batch")
+    n_minibatches: int = documented(1, "minibatches per epoch (<= batch_size)")
+    learning_rate: float = documented(1e-4, "Adam learning rate of the policy and its value head")
+    adam_eps: float = documented(1e-5, "Adam's epsilon (1e-5 as in the PPO implementations)")
+    max_grad_norm: float | None = documented(
+        1.0, "clip the gradient norm to this (None: no clipping)"
     )
-    vf_coef: float = _help("weight of the value loss in the total loss", 0.1)
-    gamma: float = _help("discount over response tokens (1: none)", 1.0)
+    clip_range: float = documented(0.2, "PPO's epsilon: the ratio is clipped to [1 - eps, 1 + eps]")
+    value_clip_range: float | None = documented(
+        0.2, "clip the value around the rollout's value by this (None: unclipped value loss)"
+    )
+    vf_coef: float = documented(0.1, "weight of the value loss in the total loss")
+    gamma: float = documented(1.0, "discount over response tokens (1: none)")
     # GAE's lambda. 1: advantages are the return minus V, without bootstrapping from V. The value
     # head starts at zero, so with lambda < 1 a token k steps before the end first gets only
     # lambda^k of the score (0.95^20 = 0.36); TRL's recipe (lambda 0.95) avoids that with a critic
     # initialised from the reward model. With lambda 1 the reward and true utility rise faster in
     # the same number of updates (benchmarks/rlhf_vs_trl.py runs both).
-    lam: float = _help(
+    lam: float = documented(
+        1.0,
         "GAE's lambda (1: return minus V, no bootstrapping; right for a value head that starts "
         "at zero)",
-        1.0,
     )
-    temperature: float = _help("sampling temperature", 1.0)
-    temperature_in_forward: bool = _help(
-        "divide the logits by the temperature in every forward pass, not only when sampling", True
+    temperature: float = documented(1.0, "sampling temperature")
+    temperature_in_forward: bool = documented(
+        True, "divide the logits by the temperature in every forward pass, not only when sampling"
     )
-    disable_dropout: bool = _help("dropout off in the policy, value head and reference", True)
-    init_kl_coef: float = _help("beta, the KL penalty's coefficient, at the start", 0.1)
-    adaptive_kl: bool = _help(
-        "adapt beta to hold the KL near kl_target (Ziegler et al.); False keeps init_kl_coef", True
+    disable_dropout: bool = documented(True, "dropout off in the policy, value head and reference")
+    init_kl_coef: float = documented(0.1, "beta, the KL penalty's coefficient, at the start")
+    adaptive_kl: bool = documented(
+        True, "adapt beta to hold the KL near kl_target (Ziegler et al.); False keeps init_kl_coef"
     )
-    kl_target: float = _help("the adaptive controller's target KL, nats per response", 4.0)
-    kl_horizon: float = _help("the adaptive controller's horizon, in episodes", 2000.0)
-    whiten_rewards: bool = _help("scale the per-token rewards (no mean shift) per batch", False)
-    whiten_advantages: bool = _help("normalise the advantages per batch (masked)", True)
-    stop_at_eos: bool = _help("a response ends at its first EOS; later tokens are masked out", True)
-    missing_eos_penalty: float | None = _help(
-        "subtracted from the score of a response with no EOS (None: no penalty)", 1.0
+    kl_target: float = documented(4.0, "the adaptive controller's target KL, nats per response")
+    kl_horizon: float = documented(2000.0, "the adaptive controller's horizon, in episodes")
+    whiten_rewards: bool = documented(
+        False, "scale the per-token rewards (no mean shift) per batch"
     )
-    early_stop_kl: float | None = _help(
+    whiten_advantages: bool = documented(True, "normalise the advantages per batch (masked)")
+    stop_at_eos: bool = documented(
+        True, "a response ends at its first EOS; later tokens are masked out"
+    )
+    missing_eos_penalty: float | None = documented(
+        1.0, "subtracted from the score of a response with no EOS (None: no penalty)"
+    )
+    early_stop_kl: float | None = documented(
+        None,
         "stop an update's remaining epochs once an epoch's mean approx-KL to the rollout policy "
         "exceeds this (CleanRL's and SB3's target_kl; None: always run ppo_epochs)",
-        None,
     )
-    precision: str = _help(
+    precision: str = documented(
+        "auto",
         "autocast of the forward passes: 'auto' (bf16 on CUDA, fp32 on the CPU), 'bf16' (on any "
         "device, the CPU included) or 'fp32'",
-        "auto",
     )
 
     def __post_init__(self) -> None:

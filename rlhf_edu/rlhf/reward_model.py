@@ -29,7 +29,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +69,7 @@ from rlhf_edu.utils import (
     progress,
     save_checkpoint,
 )
-from rlhf_edu.utils.validation import check_float, check_int
+from rlhf_edu.utils.validation import check_float, check_int, documented
 
 #: Bump when the default reward model's recipe changes (older cached ones are then ignored).
 REWARD_MODEL_VERSION = 3
@@ -264,36 +264,25 @@ class RewardModel(nn.Module):
 class RewardModelConfig:
     """Hyperparameters of reward-model training (validated)."""
 
-    epochs: int = field(default=2, metadata={"help": "passes over the training pairs"})
-    batch_size: int = field(default=32, metadata={"help": "preference pairs per gradient step"})
-    lr: float = field(
-        default=1e-3, metadata={"help": "peak learning rate of AdamW (after the warm-up)"}
+    epochs: int = documented(2, "passes over the training pairs")
+    batch_size: int = documented(32, "preference pairs per gradient step")
+    lr: float = documented(1e-3, "peak learning rate of AdamW (after the warm-up)")
+    weight_decay: float = documented(0.0, "AdamW weight decay on the weight matrices (not biases)")
+    margin: float = documented(
+        0.0, "Bradley-Terry margin: the chosen response must win by this much"
     )
-    weight_decay: float = field(
-        default=0.0, metadata={"help": "AdamW weight decay on the weight matrices (not biases)"}
+    warmup_steps: int = documented(
+        20, "steps of linear learning-rate warm-up; then a cosine decay to 10%"
     )
-    margin: float = field(
-        default=0.0,
-        metadata={"help": "Bradley-Terry margin: the chosen response must win by this much"},
+    eval_every: int = documented(50, "evaluate on the held-out pairs every this many steps")
+    eval_at: tuple[int, ...] = documented(
+        (), "extra steps to evaluate at (e.g. a log-spaced learning curve)"
     )
-    warmup_steps: int = field(
-        default=20,
-        metadata={"help": "steps of linear learning-rate warm-up; then a cosine decay to 10%"},
+    eval_fraction: float = documented(
+        0.1, "fraction of the pairs held out when no eval_pairs are given, in (0, 1)"
     )
-    eval_every: int = field(
-        default=50, metadata={"help": "evaluate on the held-out pairs every this many steps"}
-    )
-    eval_at: tuple[int, ...] = field(
-        default=(),
-        metadata={"help": "extra steps to evaluate at (e.g. a log-spaced learning curve)"},
-    )
-    eval_fraction: float = field(
-        default=0.1,
-        metadata={"help": "fraction of the pairs held out when no eval_pairs are given, in (0, 1)"},
-    )
-    checkpoint_every: int = field(
-        default=0,
-        metadata={"help": "steps between checkpoints; 0: only at the end (with a checkpoint_dir)"},
+    checkpoint_every: int = documented(
+        0, "steps between checkpoints; 0: only at the end (with a checkpoint_dir)"
     )
 
     def __post_init__(self) -> None:

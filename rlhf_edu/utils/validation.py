@@ -3,16 +3,21 @@
 A wrong type raises ``TypeError``; a value of the right type outside its range raises
 ``ValueError``. Both messages read ``<name> must be ...``, so the user knows which argument to fix.
 Only the standard library and numpy are imported (this module is loaded by the tabular track).
+
+Config dataclasses declare each field with ``documented(default, help)``: the help text lives in
+the field's ``metadata["help"]``, where a command line's ``--help`` can read it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
+from typing import Any
 
 import numpy as np
 
-__all__ = ["check_float", "check_int", "check_probability"]
+__all__ = ["check_float", "check_int", "check_probability", "documented", "field_help"]
 
 
 def check_int(name: str, value: object, low: int = 1, high: int | None = None) -> int:
@@ -61,3 +66,19 @@ def check_float(
 def check_probability(name: str, value: object) -> float:
     """A probability in ``[0, 1]`` (epsilon, a clip fraction, a mixing weight)."""
     return check_float(name, value, 0.0, 1.0)
+
+
+def documented(default: Any, help: str) -> Any:
+    """A dataclass field with a ``default`` and its ``help`` text (in ``metadata["help"]``).
+
+    ``batch_size: int = documented(64, "prompts per update")`` reads like a commented default
+    and lets ``field_help(Config)`` (and the CLI's ``--help``) show the comment.
+    """
+    if not isinstance(help, str) or not help.strip():
+        raise ValueError(f"help must be a non-empty string, got {help!r}")
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def field_help(config: Any) -> dict[str, str]:
+    """``{field name: help text}`` of a config dataclass (or instance); "" where none is given."""
+    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(config)}

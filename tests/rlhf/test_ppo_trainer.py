@@ -234,3 +234,79 @@ def test_a_reward_model_with_another_tokenizer_reads_the_decoded_text():
 
     metrics = make_trainer(reward=OtherTokenizerRewardModel()).step()
     assert math.isfinite(metrics["reward"]) and all(isinstance(s, str) for s in seen)
+
+
+# -- diagnostics, the named parts of an update, target-KL early stop, bf16 ---------------------
+
+DIAGNOSTICS = (
+    "policy_loss",
+    "value_loss",
+    "approx_kl",
+    "clipfrac",
+    "entropy",
+    "value_clipfrac",
+    "explained_variance",
+)
+
+
+def test_step_is_its_named_parts_and_averages_diagnostics_over_every_minibatch():
+    config = SMALL.replace(n_minibatches=2, ppo_epochs=3)
+    metrics = make_trainer(config).step()
+    assert set(DIAGNOSTICS) <= set(metrics)
+    # explained variance is NaN when the returns do not vary (here: every response -1 at first)
+    assert all(math.isfinite(metrics[k]) for k in DIAGNOSTICS if k != "explained_variance")
+    # the same update, part by part
+    trainer = make_trainer(config)
+    prompts = trainer._sample_prompts(0)
+    plan = trainer._minibatch_plan(0, len(prompts))
+    rollout = trainer.rollout(prompts, trainer._generator(0, 2), chunks=plan[0])
+    advantages, returns = trainer.advantages(rollout, trainer.kl_controller.value)
+    stats = trainer.minibatch_updates(rollout, advantages, returns, plan, update=0)
+    assert len(stats["approx_kl"]) == 6  # 3 epochs x 2 minibatches
+    for key in ("policy_loss", "value_loss", "approx_kl", "clipfrac", "entropy", "value_clipfrac"):
+        assert metrics[key] == pytest.approx(sum(stats[key]) / 6, rel=1e-6, abs=1e-12)
+    assert stats["first"] == [0.0, 0.0]  # ratio 1 and KL 0 at the first minibatch
+    assert 0.0 <= metrics["clipfrac"] <= 1.0 and 0.0 <= metrics["value_clipfrac"] <= 1.0
+    assert metrics["approx_kl"] >= 0.0
+    assert not metrics["explained_variance"] > 1.0
+
+
+def test_early_stop_kl_skips_the_remaining_epochs():
+    """A tiny threshold stops after the first epoch: the update equals one with ppo_epochs=1."""
+    config = SMALL.replace(n_minibatches=2, ppo_epochs=4)
+
+    def length_reward(prompts, responses):  # varies, so the first minibatch moves the policy
+        return [len(r) / 10 for r in responses]
+
+    stopped = make_trainer(config.replace(early_stop_kl=1e-12), reward=length_reward)
+    one_epoch = make_trainer(config.replace(ppo_epochs=1), reward=length_reward)
+    full = make_trainer(config, reward=length_reward)
+    for trainer in (stopped, one_epoch, full):
+        trainer.step()
+    weights = [t._unwrapped().state_dict() for t in (stopped, one_epoch, full)]
+    for a, b in zip(weights[0].values(), weights[1].values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert any(not torch.equal(a, b) for a, b in zip(weights[0].values(), weights[2].values()))
+    assert RLHFPPOConfig().early_stop_kl is None  # off by default: the numbers stay the same
+
+
+def test_bf16_autocast_path_runs_one_ppo_update_on_the_cpu():
+    """The GPU's bf16 path (``precision='auto'`` on CUDA) made to run on the CPU: forward passes
+    under ``torch.autocast("cpu", dtype=torch.bfloat16)``, log-probs and losses in float32."""
+    trainer = make_trainer(SMALL.replace(precision="bf16"))
+    batch = encode_prompts(tiny_tokenizer(), PROMPTS, 8, 64)
+    with trainer._autocast():
+        logits = trainer.policy(batch.input_ids, attention_mask=batch.attention_mask).logits
+    assert logits.dtype == torch.bfloat16
+    before = copy.deepcopy(trainer._unwrapped().state_dict())
+    metrics = trainer.step()
+    assert all(math.isfinite(metrics[k]) for k in DIAGNOSTICS if k != "explained_variance")
+    assert metrics["ratio_dev_first"] == 0.0  # rollout and first minibatch: the same bf16 pass
+    after = trainer._unwrapped().state_dict()
+    assert all(v.dtype == torch.float32 for v in after.values() if v.is_floating_point())
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    evaluation = trainer.evaluate(PROMPTS, seed=0)
+    assert math.isfinite(evaluation["kl"]) and len(evaluation["responses"]) == len(PROMPTS)
+    # fp32 on the CPU unless asked: 'auto' means bf16 on CUDA only
+    with make_trainer()._autocast():
+        assert trainer.policy(batch.input_ids).logits.dtype == torch.float32
