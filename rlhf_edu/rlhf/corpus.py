@@ -25,6 +25,7 @@ import re
 import numpy as np
 
 from rlhf_edu.utils import check_seed
+from rlhf_edu.utils.validation import check_int
 
 #: The places a review can be about, each with the nouns its sentences use.
 TOPICS: dict[str, tuple[str, ...]] = {
@@ -90,11 +91,7 @@ def _choice(rng: np.random.Generator, options: tuple[str, ...]) -> str:
 
 
 def _check_count(n: object, name: str = "n") -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(n).__name__} {n!r}")
-    if n < 0:
-        raise ValueError(f"{name} must be >= 0, got {n}")
-    return int(n)
+    return check_int(name, n, 0)
 
 
 def topic_of(prompt: str) -> str:

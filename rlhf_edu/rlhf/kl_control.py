@@ -14,16 +14,11 @@ where ``n_t`` is the number of episodes (responses) in update ``t``. KL above ta
 
 from __future__ import annotations
 
-import math
+from rlhf_edu.utils.validation import check_float, check_int
 
 
 def _check_positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number > 0, got {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
+    return check_float(name, value, 0.0, None, low_open=True)
 
 
 def adaptive_kl_update(
@@ -34,10 +29,8 @@ def adaptive_kl_update(
 
         beta * (1 + clip(current_kl / kl_target - 1, -0.2, 0.2) * n_steps / horizon)
     """
-    if not math.isfinite(current_kl):
-        raise ValueError(f"current_kl must be finite, got {current_kl}")
-    if n_steps < 0:
-        raise ValueError(f"n_steps must be >= 0, got {n_steps}")
+    check_float("current_kl", current_kl)
+    check_int("n_steps", n_steps, 0)
     _check_positive("kl_target", kl_target)
     _check_positive("horizon", horizon)
     proportional_error = min(max(current_kl / kl_target - 1.0, -0.2), 0.2)
@@ -48,11 +41,7 @@ class FixedKLController:
     """A constant KL coefficient ``beta`` (``beta = 0`` switches the penalty off)."""
 
     def __init__(self, kl_coef: float) -> None:
-        if isinstance(kl_coef, bool) or not isinstance(kl_coef, (int, float)):
-            raise TypeError(f"kl_coef must be a number >= 0, got {kl_coef!r}")
-        if not (math.isfinite(kl_coef) and kl_coef >= 0):
-            raise ValueError(f"kl_coef must be a finite number >= 0, got {kl_coef}")
-        self.value = float(kl_coef)
+        self.value = check_float("kl_coef", kl_coef, 0.0)
 
     def update(self, current_kl: float, n_steps: int) -> float:
         return self.value

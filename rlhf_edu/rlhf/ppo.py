@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -185,8 +184,7 @@ def kl_penalized_rewards(
         mask: 1 for response tokens (up to and including EOS), ``(batch, T)``.
         kl_coef: ``beta >= 0``.
     """
-    if kl_coef < 0 or not math.isfinite(kl_coef):
-        raise ValueError(f"kl_coef must be a finite number >= 0, got {kl_coef}")
+    check_float("kl_coef", kl_coef, 0.0)
     if scores.ndim != 1 or scores.shape[0] != logprobs.shape[0]:
         raise ValueError(
             f"scores must have shape (batch,) = ({logprobs.shape[0]},), got {tuple(scores.shape)}"
@@ -884,10 +882,8 @@ class RLHFPPOTrainer:
         """Run updates until ``n_updates`` have been done in total (a resumed run continues)."""
         from rlhf_edu.utils import progress
 
-        if isinstance(n_updates, bool) or not isinstance(n_updates, int) or n_updates < 0:
-            raise ValueError(f"n_updates must be an int >= 0, got {n_updates!r}")
-        if checkpoint_every < 1:
-            raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+        check_int("n_updates", n_updates, 0)
+        check_int("checkpoint_every", checkpoint_every)
         remaining = range(self.update_index, n_updates)
         disable = None if show_progress is None else not show_progress
         if self.rank != 0:

@@ -28,7 +28,6 @@ Files: ``write_preferences`` / ``read_preferences`` use JSON Lines, one
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -41,6 +40,7 @@ import numpy as np
 from rlhf_edu.rlhf.corpus import NEGATIVE_WORDS, POSITIVE_WORDS, sample_prompt, sample_response
 from rlhf_edu.utils import check_seed
 from rlhf_edu.utils.checkpoint import atomic_write_bytes
+from rlhf_edu.utils.validation import check_float, check_int
 
 _FIELDS = ("prompt", "chosen", "rejected")
 
@@ -212,13 +212,9 @@ class Labeler:
     """A simulated person: a hidden utility plus Bradley-Terry noise at ``temperature``."""
 
     def __init__(self, name: str, utility_fn: UtilityFn, temperature: float) -> None:
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-            raise TypeError(f"temperature must be a float > 0, got {temperature!r}")
-        if not (temperature > 0 and math.isfinite(temperature)):
-            raise ValueError(f"temperature must be a finite float > 0, got {temperature}")
         self.name = name
         self.utility_fn = utility_fn
-        self.temperature = float(temperature)
+        self.temperature = check_float("temperature", temperature, 0.0, None, low_open=True)
 
     def __repr__(self) -> str:
         return f"Labeler({self.name!r}, temperature={self.temperature})"
@@ -329,8 +325,7 @@ def bayes_optimal_accuracy(
         gaps = np.asarray(items, dtype=np.float64)
     if gaps.size == 0:
         raise ValueError("utility_gaps is empty; need at least one pair")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+    temperature = check_float("temperature", temperature, 0.0, None, low_open=True)
     return float(np.mean(sigmoid(np.abs(gaps) / temperature)))
 
 
@@ -341,8 +336,7 @@ def bayes_optimal_accuracy(
 
 def sample_response_pairs(n: int, seed: int) -> list[tuple[str, str, str]]:
     """``n`` (prompt, response_a, response_b) triples from the corpus grammar, a != b (seeded)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be an int >= 0, got {n!r}")
+    n = check_int("n", n, 0)
     rng = np.random.default_rng(check_seed(seed))
     triples = []
     while len(triples) < n:

@@ -48,7 +48,7 @@ def test_sample_prompts_are_seeded_and_cover_every_topic():
 
 
 def test_bad_counts_and_prompts_are_rejected():
-    with pytest.raises(ValueError, match="n must be >= 0"):
+    with pytest.raises(ValueError, match="n must be an int >= 0"):
         generate_corpus(-1, seed=0)
     with pytest.raises(TypeError, match="n must be an int"):
         sample_prompts(2.5, seed=0)
