@@ -52,38 +52,56 @@ from rlhf_edu.neural.checks import check_finite_loss, field_float, field_int
 from rlhf_edu.neural.evaluation import evaluate
 from rlhf_edu.neural.networks import check_hidden_sizes, make_adam
 from rlhf_edu.utils import History, seed_everything
+from rlhf_edu.utils.validation import documented
 
 
 @dataclass
 class DQNConfig:
-    """DQN hyperparameters (validated on construction)."""
+    """DQN hyperparameters (validated on construction); each field's ``metadata["help"]`` says
+    what it sets."""
 
-    total_steps: int = 50_000
-    buffer_size: int = 100_000
-    learning_starts: int = 1_000  # random actions, no updates, until the buffer has this many
-    batch_size: int = 128
-    learning_rate: float = 2.3e-3
-    anneal_lr: bool = True  # linearly to 0 over training: the greedy policy settles at the end
-    gamma: float = 0.98
-    train_frequency: int = 64  # env steps between gradient phases
-    gradient_steps: int = 32  # gradient steps per phase
-    target_update_interval: int = 64  # env steps between copies of Q_theta into Q_target
-    epsilon_start: float = 1.0
-    epsilon_end: float = 0.04
-    exploration_fraction: float = 0.16
-    double_dqn: bool = True
-    max_grad_norm: float = 10.0
-    hidden_sizes: tuple[int, ...] = (128, 128)
-    activation: str = "relu"
-    checkpoint_dir: str | None = None
-    checkpoint_every: int = 10_000  # env steps
+    total_steps: int = documented(50_000, "env steps of training")
+    buffer_size: int = documented(100_000, "transitions the replay buffer holds")
+    learning_starts: int = documented(
+        1_000, "random actions, no updates, until the buffer has this many transitions"
+    )
+    batch_size: int = documented(128, "transitions per gradient step")
+    learning_rate: float = documented(2.3e-3, "Adam learning rate")
+    anneal_lr: bool = documented(
+        True, "anneal the learning rate linearly to 0 (the greedy policy settles at the end)"
+    )
+    gamma: float = documented(0.98, "discount factor")
+    train_frequency: int = documented(64, "env steps between gradient phases")
+    gradient_steps: int = documented(32, "gradient steps per phase")
+    target_update_interval: int = documented(
+        64, "env steps between copies of Q_theta into Q_target"
+    )
+    epsilon_start: float = documented(1.0, "exploration rate at the start")
+    epsilon_end: float = documented(0.04, "exploration rate after the linear decay")
+    exploration_fraction: float = documented(
+        0.16, "fraction of total_steps over which epsilon decays linearly"
+    )
+    double_dqn: bool = documented(
+        True, "Double DQN target: the online net picks the next action, the target net rates it"
+    )
+    max_grad_norm: float = documented(10.0, "clip the gradient norm to this")
+    hidden_sizes: tuple[int, ...] = documented((128, 128), "widths of the hidden layers")
+    activation: str = documented("relu", "activation of the hidden layers: 'tanh' or 'relu'")
+    checkpoint_dir: str | None = documented(
+        None, "save the agent here every checkpoint_every env steps (None: no checkpoints)"
+    )
+    checkpoint_every: int = documented(10_000, "env steps between checkpoints")
     # Keep the best greedy policy seen: every ``eval_every`` env steps (and at the end) the greedy
     # policy is evaluated on ``eval_episodes`` validation episodes (reset seeds 10_000, 10_001,
     # ...; not the benchmark's or the notebooks' evaluation seeds), and train() returns the
     # weights that scored best. None: return the final weights. Evaluation uses no random numbers,
     # so training itself is the same either way.
-    eval_every: int | None = 5_000
-    eval_episodes: int = 20
+    eval_every: int | None = documented(
+        5_000,
+        "env steps between greedy evaluations; train() returns the best weights seen (None: the "
+        "final weights)",
+    )
+    eval_episodes: int = documented(20, "validation episodes per greedy evaluation")
 
     def __post_init__(self) -> None:
         for name in (
