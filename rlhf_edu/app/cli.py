@@ -8,8 +8,10 @@ subcommand runs, so ``rlhf-edu --help`` stays fast).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -54,6 +56,56 @@ def _handler(target: str):
     return run
 
 
+def config_fields_text(target: str) -> str:
+    """Each field of a config dataclass (``"module:Class"``) with its default and help text."""
+    module_name, class_name = target.split(":")
+    config = getattr(importlib.import_module(module_name), class_name)
+    lines = [f"{class_name} fields (defaults; help text from the dataclass):"]
+    for field in dataclasses.fields(config):
+        default = (
+            field.default
+            if field.default is not dataclasses.MISSING
+            else field.default_factory()  # type: ignore[misc]
+            if field.default_factory is not dataclasses.MISSING
+            else "(required)"
+        )
+        lines.append(f"  {field.name} = {default!r}")
+        help_text = field.metadata.get("help", "")
+        lines.extend(f"      {line}" for line in textwrap.wrap(help_text, 72))
+    return "\n".join(lines)
+
+
+class _ConfigHelp(argparse.Action):
+    """``-h/--help`` of a train command: the usual help, then every field of its config.
+
+    The config classes are imported only when help is asked for, so that building the parser
+    (every ``rlhf-edu`` call) loads no torch. ``configs`` maps a choice of the ``algo`` argument
+    to its config (``None``: the one config of the command).
+    """
+
+    def __init__(self, option_strings, dest, configs: dict[str | None, str], **kwargs):
+        super().__init__(
+            option_strings, dest, nargs=0, help="show this help and every config field"
+        )
+        self.configs = configs
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        algo = getattr(namespace, "algo", None)
+        chosen = [self.configs[algo]] if algo in self.configs else list(self.configs.values())
+        parser.epilog = "\n\n".join(config_fields_text(target) for target in chosen)
+        parser.print_help()
+        parser.exit()
+
+
+def _train_parser(targets, name: str, configs: dict[str | None, str], **kwargs):
+    """A ``train`` subcommand whose ``--help`` lists its config's documented fields."""
+    parser = targets.add_parser(
+        name, add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
+    )
+    parser.add_argument("-h", "--help", action=_ConfigHelp, configs=configs, default=None)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="rlhf-edu",
@@ -62,7 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"rlhf-edu {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    commands.required = True
+    # Not required here: main() reports an unknown option before a missing command, so that
+    # ``rlhf-edu --bogus`` says what is wrong with what was typed.
+    commands.required = False
+    parser.set_defaults(func=None, usage_error="the following arguments are required: COMMAND")
 
     # demo ---------------------------------------------------------------------------------------
     demo = commands.add_parser(
@@ -128,7 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train one of the course's models and save it.",
     )
     targets = train.add_subparsers(dest="target", metavar="TARGET", parser_class=_Parser)
-    targets.required = True
+    targets.required = False
+    train.set_defaults(
+        usage_error="the following arguments are required: TARGET", error=train.error
+    )
 
     lm = targets.add_parser(
         "lm", help="build the corpus, tokenizer and tiny GPT-2 into the cache (once)"
@@ -140,7 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--force", action="store_true", help="rebuild even if cached")
     lm.set_defaults(func=_handler("rlhf_edu.app.rlhf_commands:run_train_lm"))
 
-    rm = targets.add_parser("reward-model", help="train a Bradley-Terry reward model on pairs")
+    rm = _train_parser(
+        targets,
+        "reward-model",
+        {None: "rlhf_edu.rlhf.reward_model:RewardModelConfig"},
+        help="train a Bradley-Terry reward model on pairs",
+    )
     rm.add_argument(
         "--pairs", type=Path, default=None, help="JSONL preference file (default: synthetic)"
     )
@@ -149,7 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--seed", type=_seed, default=0)
     rm.set_defaults(func=_handler("rlhf_edu.app.rlhf_commands:run_train_reward_model"))
 
-    rlhf = targets.add_parser("rlhf", help="fine-tune the LM with PPO against the reward model")
+    rlhf = _train_parser(
+        targets,
+        "rlhf",
+        {None: "rlhf_edu.rlhf.ppo:RLHFPPOConfig"},
+        help="fine-tune the LM with PPO against the reward model",
+    )
     rlhf.add_argument(
         "--model", default=None, help="policy: a local path or name (default: tiny GPT-2)"
     )
@@ -163,7 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     rlhf.add_argument("--seed", type=_seed, default=0)
     rlhf.set_defaults(func=_handler("rlhf_edu.app.finetune:run_train_rlhf"))
 
-    dpo = targets.add_parser("dpo", help="fine-tune the LM with DPO on preference pairs")
+    dpo = _train_parser(
+        targets,
+        "dpo",
+        {None: "rlhf_edu.rlhf.dpo:DPOConfig"},
+        help="fine-tune the LM with DPO on preference pairs",
+    )
     dpo.add_argument(
         "--pairs", type=Path, default=None, help="JSONL preference file (default: synthetic)"
     )
@@ -172,7 +245,17 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--seed", type=_seed, default=0)
     dpo.set_defaults(func=_handler("rlhf_edu.app.finetune:run_train_dpo"))
 
-    agent = targets.add_parser("agent", help="train a neural agent (ppo, dqn, a2c, reinforce)")
+    agent = _train_parser(
+        targets,
+        "agent",
+        {
+            "ppo": "rlhf_edu.neural.ppo:PPOConfig",
+            "dqn": "rlhf_edu.neural.dqn:DQNConfig",
+            "a2c": "rlhf_edu.neural.actor_critic:ActorCriticConfig",
+            "reinforce": "rlhf_edu.neural.reinforce:ReinforceConfig",
+        },
+        help="train a neural agent (ppo, dqn, a2c, reinforce)",
+    )
     agent.add_argument("algo", choices=["ppo", "dqn", "a2c", "reinforce"])
     agent.add_argument("--env", default="CartPole-v1", help="gymnasium env id")
     agent.add_argument(
@@ -198,7 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.func is None:
+        getattr(args, "error", parser.error)(args.usage_error)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from rlhf_edu.app.train_agent import env_steps_bar
 from rlhf_edu.neural import ppo
 from rlhf_edu.neural.evaluation import evaluate
 
@@ -16,7 +17,8 @@ def run(out_dir: Path, seed: int) -> dict:
 
     config = ppo.PPOConfig()  # 60k env steps, about 10 s on one core
     start = time.perf_counter()
-    result = ppo.train("CartPole-v1", config, seed=seed)
+    with env_steps_bar(config.total_steps, "PPO on CartPole-v1") as callback:
+        result = ppo.train("CartPole-v1", config, seed=seed, callback=callback)
     seconds = time.perf_counter() - start
     eval_return = evaluate(result.agent, "CartPole-v1", n_episodes=20, seed=10_000 + seed)
     rows = [r for r in result.history if r.get("episode_return") is not None]

@@ -1,8 +1,10 @@
 """The reward-model part of ``rlhf-edu demo``: the default reward model against the Bayes ceiling.
 
 Builds (once, into the cache) the tiny GPT-2 and the default reward model, then writes
-``reward_vs_utility.png`` (learned reward against the labeler's hidden utility) and returns the
-summary entry ``{"reward_model": {"accuracy", "bayes_optimal_accuracy", "n_pairs", ...}}``.
+``rlhf_reward_model_accuracy.png`` (held-out accuracy against the Bayes-optimal ceiling: the
+numbers of the summary entry) and ``reward_vs_utility.png`` (learned reward against the
+labeler's hidden utility), and returns the summary entry
+``{"reward_model": {"accuracy", "bayes_optimal_accuracy", "n_pairs", ...}}``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def run(out_dir: Path, seed: int = 0) -> dict:
         ensure_default_reward_model,
     )
     from rlhf_edu.viz import save_figure
-    from rlhf_edu.viz.rlhf import plot_reward_vs_utility
+    from rlhf_edu.viz.rlhf import plot_reward_model_accuracy, plot_reward_vs_utility
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -38,17 +40,27 @@ def run(out_dir: Path, seed: int = 0) -> dict:
     responses = [p.chosen for p in pairs] + [p.rejected for p in pairs]
     learned = model.score(prompts, responses).numpy()
     true = labeler.utilities(prompts, responses)
+    correlation = round(float(np.corrcoef(true, learned)[0, 1]), 3)
     fig = plot_reward_vs_utility(true, learned)
     save_figure(fig, out_dir / "reward_vs_utility.png")
     plt.close(fig)
-    return {
-        "reward_model": {
-            "accuracy": round(float(info["accuracy"]), 4),
-            "bayes_optimal_accuracy": round(float(info["bayes_optimal_accuracy"]), 4),
-            "expected_accuracy": round(float(info["expected_accuracy"]), 4),
-            "n_pairs": int(info["n_pairs"]),
-            "n_eval_pairs": int(info["n_eval_pairs"]),
-            "labeler": f"{labeler.name} (T={labeler.temperature:g})",
-            "reward_utility_correlation": round(float(np.corrcoef(true, learned)[0, 1]), 3),
-        }
+    entry = {
+        "accuracy": round(float(info["accuracy"]), 4),
+        "bayes_optimal_accuracy": round(float(info["bayes_optimal_accuracy"]), 4),
+        "expected_accuracy": round(float(info["expected_accuracy"]), 4),
+        "n_pairs": int(info["n_pairs"]),
+        "n_eval_pairs": int(info["n_eval_pairs"]),
+        "labeler": f"{labeler.name} (T={labeler.temperature:g})",
+        "reward_utility_correlation": correlation,
     }
+    # the plot shows the summary's own (rounded) numbers
+    fig = plot_reward_model_accuracy(
+        entry["accuracy"],
+        entry["bayes_optimal_accuracy"],
+        expected_accuracy=entry["expected_accuracy"],
+        n_eval_pairs=entry["n_eval_pairs"],
+        title=f"Reward model ({entry['n_pairs']} pairs, labeler {entry['labeler']})",
+    )
+    save_figure(fig, out_dir / "rlhf_reward_model_accuracy.png")
+    plt.close(fig)
+    return {"reward_model": entry}

@@ -26,6 +26,7 @@ from rlhf_edu.tabular.dp import (  # noqa: E402
 from rlhf_edu.tabular.td import q_learning, sarsa  # noqa: E402
 from rlhf_edu.utils.seeding import check_seed  # noqa: E402
 from rlhf_edu.viz import plot_learning_curves, plot_policy_arrows, save_figure  # noqa: E402
+from rlhf_edu.viz.grid import toy_text_labels  # noqa: E402
 from rlhf_edu.viz.tabular import greedy_path, plot_grid_paths  # noqa: E402
 
 LAKE, HORIZON = "FrozenLake8x8-v1", 200
@@ -52,7 +53,9 @@ def run(out_dir: Path, seed: int) -> dict:
         (8, 8),
         V=result.Q.max(axis=1),
         terminal=lake.terminal,
-        title=f"FrozenLake8x8: Q-learning's max Q and greedy policy (success {success:.3f})",
+        labels=toy_text_labels(env),
+        title=f"FrozenLake8x8: Q-learning's max Q and greedy policy (success {success:.4f})\n"
+        "H: hole (episode ends, reward 0), G: goal (reward 1)",
     )
     save_figure(fig, out_dir / "tabular_frozenlake8x8_policy.png")
     plt.close(fig)

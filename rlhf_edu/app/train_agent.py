@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import re
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rlhf_edu.neural import ALGORITHMS
 from rlhf_edu.neural.evaluation import evaluate
+from rlhf_edu.utils.progress import progress
 
 CONFIGS = {
     "ppo": "PPOConfig",
@@ -17,6 +20,37 @@ CONFIGS = {
     "a2c": "ActorCriticConfig",
     "reinforce": "ReinforceConfig",
 }
+
+
+@contextlib.contextmanager
+def env_steps_bar(total_steps: int, desc: str) -> Iterator[Callable[[object, int], None]]:
+    """A progress bar over env steps; yields the ``callback(agent, env_steps)`` that moves it."""
+    bar = progress(total=total_steps, desc=desc, unit="step")
+    done = 0
+
+    def callback(agent: object, env_steps: int) -> None:
+        nonlocal done
+        bar.update(env_steps - done)
+        done = env_steps
+
+    try:
+        yield callback
+    finally:
+        bar.close()
+
+
+def check_env_id(env_id: str) -> str:
+    """``env_id`` if gymnasium knows it (the course's ``rlhf_edu/...`` ids included), else a
+    one-line ``ValueError``."""
+    import gymnasium as gym
+
+    import rlhf_edu.envs  # noqa: F401  (registers the rlhf_edu/... ids)
+
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as err:
+        raise ValueError(f"--env {env_id!r} is not a gymnasium environment id: {err}") from None
+    return env_id
 
 
 def run_train_agent(args: argparse.Namespace) -> int:
@@ -27,6 +61,7 @@ def run_train_agent(args: argparse.Namespace) -> int:
 
     if args.algo not in ALGORITHMS:
         raise ValueError(f"algo must be one of {sorted(ALGORITHMS)}, got {args.algo!r}")
+    check_env_id(args.env)
     module = ALGORITHMS[args.algo]
     config = getattr(module, CONFIGS[args.algo])()
     if args.steps is not None:
@@ -37,7 +72,8 @@ def run_train_agent(args: argparse.Namespace) -> int:
         f"training {args.algo} on {args.env} for {config.total_steps} env steps (seed {args.seed})"
     )
     start = time.perf_counter()
-    result = module.train(args.env, config, seed=args.seed)
+    with env_steps_bar(config.total_steps, f"{args.algo} on {args.env}") as callback:
+        result = module.train(args.env, config, seed=args.seed, callback=callback)
     seconds = time.perf_counter() - start
     eval_return = evaluate(result.agent, args.env, n_episodes=20, seed=10_000 + args.seed)
     agent_path = result.agent.save(out / "agent.pt")

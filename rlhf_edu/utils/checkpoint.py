@@ -47,6 +47,13 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _new_file_mode() -> int:
+    """The permissions ``open()`` gives a new file: 0666 minus the process's umask."""
+    umask = os.umask(0o022)  # the only portable way to read it is to set it ...
+    os.umask(umask)  # ... and put it back at once
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:
     """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
     path = Path(path)
@@ -59,6 +66,9 @@ def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:
         raise PermissionError(f"output folder {folder} is not writable")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        # mkstemp makes the file private (0600); give it the mode open() would (0644 under the
+        # usual umask), so plots and results can be read by the rest of a course's staff
+        os.fchmod(fd, _new_file_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -37,4 +37,7 @@ def progress(
     """A tqdm bar (``for x in progress(items, desc="training")``), off under tests and CI."""
     if disable is None:
         disable = progress_disabled()
+    # smoothing=0: the rate (and so the ETA) is the average over the whole run so far, which
+    # stays steady when steps differ in cost (length-bucketed batches, periodic evaluations)
+    kwargs.setdefault("smoothing", 0.0)
     return tqdm(iterable, total=total, desc=desc, disable=disable, dynamic_ncols=True, **kwargs)

@@ -89,6 +89,7 @@ def plot_policy_arrows(
     V: np.ndarray | None = None,
     action_deltas: Sequence[tuple[int, int]] = TOY_TEXT_ACTIONS,
     terminal: np.ndarray | None = None,
+    labels: Sequence[str] | None = None,
     title: str | None = None,
     ax: plt.Axes | None = None,
     save_to: str | os.PathLike | None = None,
@@ -101,6 +102,8 @@ def plot_policy_arrows(
         shape: (n_rows, n_cols) of the grid.
         action_deltas: (d_row, d_col) per action, used to point the arrows.
         terminal: optional boolean mask of states that get no arrow.
+        labels: optional text per state, drawn in its cell (e.g. ``toy_text_labels(env)``: "S"
+            start, "H" hole, "G" goal); a labelled terminal state gets its label, not an arrow.
     """
     policy = np.asarray(policy)
     actions = policy.argmax(axis=1) if policy.ndim == 2 else policy.astype(int)
@@ -148,7 +151,28 @@ def plot_policy_arrows(
                 else [],
             },
         )
+    if labels is not None:
+        if len(labels) != actions.size:
+            raise ValueError(
+                f"labels must have one entry per state ({actions.size}), got {len(labels)}"
+            )
+        for state, text in enumerate(labels):
+            if text:
+                row, col = divmod(state, shape[1])
+                ax.text(col, row, text, ha="center", va="center", fontsize=11, fontweight="bold",
+                        color="white", path_effects=[patheffects.withStroke(linewidth=3, foreground="black")])  # fmt: skip
     fig.tight_layout()
     if save_to is not None:
         save_figure(fig, save_to)
     return fig
+
+
+def toy_text_labels(env, letters: str = "HG") -> list[str]:
+    """Per-state labels of a gymnasium toy-text map: FrozenLake's "H" holes and "G" goal.
+
+    Pass ``letters="SHG"`` to mark the start as well.
+
+    ``env.unwrapped.desc`` is the map as bytes; cells whose letter is not in ``letters`` get "".
+    """
+    desc = np.asarray(env.unwrapped.desc).astype(str).ravel()
+    return [cell if cell in letters else "" for cell in desc]

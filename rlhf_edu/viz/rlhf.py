@@ -166,8 +166,10 @@ def plot_ppo_training(
                 se = values.std(0, ddof=1) / np.sqrt(len(values))
                 ax.fill_between(x, mean - se, mean + se, color=line.get_color(), alpha=0.2)
         if metric == "kl" and kl_target is not None:
-            ax.axhline(kl_target, color="grey", ls="--", lw=1, label="KL target")
+            ax.axhline(kl_target, color="grey", ls="--", lw=1, label="KL target (adaptive KL)")
+            ax.legend(fontsize=8)
         ax.set_xlabel("PPO update")
+        ax.set_ylabel(names.get(metric, metric))
         ax.set_title(names.get(metric, metric))
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
@@ -197,7 +199,13 @@ def plot_utility_vs_kl(
         kls, utilities = np.atleast_1d(kls).astype(float), np.atleast_1d(utilities).astype(float)
         ax.plot(kls, utilities, marker=next(markers, "o"), label=label)
     if baseline is not None:
-        ax.axhline(baseline, color="grey", ls="--", lw=1, label="reference policy")
+        ax.axhline(
+            baseline,
+            color="grey",
+            ls="--",
+            lw=1,
+            label=f"reference policy, before fine-tuning ({baseline:.2f})",
+        )
     if symlog_kl:
         ax.set_xscale("symlog", linthresh=1.0)
         ax.set_xlim(left=0.0)
@@ -207,5 +215,85 @@ def plot_utility_vs_kl(
         ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reward_model_accuracy(
+    accuracy: float,
+    bayes_optimal: float,
+    expected_accuracy: float | None = None,
+    n_eval_pairs: int | None = None,
+    title: str = "Reward model: held-out accuracy against the Bayes ceiling",
+) -> Figure:
+    """Bars of the reward model's pairwise accuracy, with the Bayes-optimal ceiling and chance.
+
+    The labels are noisy (Bradley-Terry with a known temperature), so even the true utility
+    agrees with only ``bayes_optimal`` of them: no model can score above that line on average.
+    ``accuracy`` is measured against the held-out labels; ``expected_accuracy`` averages over the
+    label noise (the same ceiling applies, with less sampling noise).
+    """
+    bars = {"held-out accuracy\n(against the noisy labels)": accuracy}
+    if expected_accuracy is not None:
+        bars["expected accuracy\n(averaged over label noise)"] = expected_accuracy
+    fig, ax = plt.subplots(figsize=(6.2, 4.2))
+    positions = np.arange(len(bars))
+    ax.bar(positions, list(bars.values()), width=0.55, color=["C0", "C2"][: len(bars)])
+    for x, value in zip(positions, bars.values()):
+        ax.text(x, value + 0.008, f"{value:.4f}", ha="center", va="bottom")
+    ax.axhline(
+        bayes_optimal,
+        color="black",
+        ls="--",
+        label=f"Bayes-optimal ceiling {bayes_optimal:.4f}: the true utility's own accuracy",
+    )
+    ax.axhline(0.5, color="grey", ls=":", label="chance 0.5: a coin flip")
+    ax.set_xticks(positions, list(bars))
+    ax.set_xlim(-0.6, len(bars) - 0.4)
+    ax.set_ylim(0.4, 1.0)
+    pairs = f" ({n_eval_pairs} pairs)" if n_eval_pairs else ""
+    ax.set_ylabel(f"pairwise accuracy on held-out pairs{pairs}")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_reward_hacking(
+    runs: dict[str, list[list[dict]]],
+    final: dict[str, dict[str, float]] | None = None,
+    title: str = "Reward hacking: without a KL penalty the score rises while the true utility falls",
+) -> Figure:
+    """Reward-model score and true utility over PPO updates, one line per setting (seed mean).
+
+    ``runs`` maps a setting (e.g. "adaptive KL", "no KL penalty") to per-seed lists of history
+    rows with ``reward`` and ``true_utility``. ``final`` maps a setting to its held-out
+    evaluation after training (``reward``, ``true_utility``), drawn as a marker after the last
+    update with its value written beside it.
+    """
+    panels = {
+        "reward": "reward-model score (what PPO maximises)",
+        "true_utility": "true utility (the labeler's hidden goal)",
+    }
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.0))
+    for ax, (metric, ylabel) in zip(axes, panels.items()):
+        for i, (label, seeds) in enumerate(runs.items()):
+            n = min(len(rows) for rows in seeds)
+            mean = np.array([[row[metric] for row in rows[:n]] for rows in seeds]).mean(0)
+            ax.plot(
+                np.arange(n), mean, color=f"C{i}", label=f"{label} (per update, training batch)"
+            )
+            if final is not None and label in final:
+                value = final[label][metric]
+                ax.plot([n], [value], marker="o", color=f"C{i}", ls="none")
+                ax.annotate(f"{value:.2f}", (n, value), xytext=(5, 0), textcoords="offset points",
+                            va="center", fontsize=8, color=f"C{i}")  # fmt: skip
+        ax.set_xlabel("PPO update")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    if final is not None:
+        axes[0].plot([], [], marker="o", color="grey", ls="none", label="held-out, after training")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
     fig.tight_layout()
     return fig

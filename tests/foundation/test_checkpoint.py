@@ -125,3 +125,16 @@ def test_tensors_saved_on_an_indexed_cpu_device_load_onto_it(tmp_path):
     save_checkpoint({"w": torch.ones(3, device=device)}, tmp_path, step=1)
     state = load_checkpoint(tmp_path, map_location=device)
     assert torch.equal(state["w"], torch.ones(3))
+
+
+def test_atomically_written_files_are_readable_by_others_like_any_new_file(tmp_path):
+    import os
+
+    from rlhf_edu.utils.checkpoint import atomic_write_bytes
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_bytes(b"x", tmp_path / "plot.png")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

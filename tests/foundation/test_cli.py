@@ -85,3 +85,53 @@ def test_version_flag():
     assert build_parser().parse_args(["demo"]).command == "demo"
     result = run_cli("--version")
     assert result.returncode == 0 and result.stdout.startswith("rlhf-edu ")
+
+
+def test_an_unknown_flag_before_any_command_is_named():
+    result = run_cli("--bogus")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "rlhf-edu: error: unrecognized arguments: --bogus (see 'rlhf-edu --help')"
+    ]
+
+
+def test_train_without_a_target_says_which_argument_is_missing():
+    result = run_cli("train")
+    assert result.returncode == 2
+    assert "required: TARGET" in result.stderr
+
+
+def test_a_bad_env_id_is_a_one_line_error():
+    result = run_cli("train", "agent", "ppo", "--env", "NoSuchEnv-v0", "--steps", "10")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "NoSuchEnv-v0" in lines[0] and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, config",
+    [
+        (["train", "agent", "dqn"], "DQNConfig"),
+        (["train", "rlhf"], "RLHFPPOConfig"),
+        (["train", "dpo"], "DPOConfig"),
+        (["train", "reward-model"], "RewardModelConfig"),
+    ],
+)
+def test_train_help_shows_every_config_field_with_its_help_text(argv, config, capsys):
+    import dataclasses
+    import importlib
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert f"{config} fields" in out
+    module = {"DQNConfig": "rlhf_edu.neural.dqn", "RLHFPPOConfig": "rlhf_edu.rlhf.ppo"}.get(
+        config, "rlhf_edu.rlhf.dpo" if config == "DPOConfig" else "rlhf_edu.rlhf.reward_model"
+    )
+    for field in dataclasses.fields(getattr(importlib.import_module(module), config)):
+        assert f"  {field.name} = " in out
+        help_text = field.metadata.get("help", "")
+        if help_text:
+            assert help_text.split()[0] in out

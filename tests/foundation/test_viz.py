@@ -69,3 +69,32 @@ def test_save_figure_insists_on_png(tmp_path):
     fig = plot_value_heatmap(np.zeros(4), (2, 2))
     with pytest.raises(ValueError, match="PNG"):
         save_figure(fig, tmp_path / "x.jpg")
+
+
+def test_frozenlake_labels_mark_holes_and_goal_on_the_policy_plot():
+    import gymnasium as gym
+
+    from rlhf_edu.viz.grid import toy_text_labels
+
+    labels = toy_text_labels(gym.make("FrozenLake-v1"))
+    assert labels.count("G") == 1 and labels.count("H") == 4 and labels[0] == ""
+    fig = plot_policy_arrows(np.zeros(16, dtype=int), (4, 4), labels=labels)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts.count("H") == 4 and texts.count("G") == 1
+
+
+def test_rlhf_headline_plots_label_their_axes_and_show_the_numbers_given():
+    from rlhf_edu.viz.rlhf import plot_reward_hacking, plot_reward_model_accuracy
+
+    fig = plot_reward_model_accuracy(0.7723, 0.784, expected_accuracy=0.7733, n_eval_pairs=100)
+    ax = fig.axes[0]
+    assert "accuracy" in ax.get_ylabel()
+    assert {"0.7723", "0.7733"} <= {t.get_text() for t in ax.texts}
+    assert any("0.7840" in line.get_label() for line in ax.get_lines())
+    rows = [{"reward": 0.1 * i, "true_utility": 0.05 * i} for i in range(5)]
+    fig = plot_reward_hacking(
+        {"no KL penalty": [rows, rows]},
+        final={"no KL penalty": {"reward": 1.5, "true_utility": 0.3}},
+    )
+    assert all(ax.get_ylabel() for ax in fig.axes)
+    assert "1.50" in {t.get_text() for t in fig.axes[0].texts}
