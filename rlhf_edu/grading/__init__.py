@@ -7,8 +7,13 @@
 - ``manifest``: ``course/course.toml`` (modules, exercises, points, reference implementations);
 - ``execution`` and ``pytest_plugin``: run a notebook's cells and serve its functions to the graded
   tests (``pytest --submission=nb.ipynb``, fixtures ``solution`` and ``graded_rng``);
-- ``sandbox``, ``autograder`` and ``reports``: ``rlhf-edu grade`` — each submission in its own
-  limited, unprivileged process; Gradescope ``results.json``, ``feedback.md``, ``grades.csv``.
+- ``rlhf-edu grade``, in parts: ``results`` (what grading produces), ``protocol`` (the worker's
+  events and the calls' plain-data codec, shared by both ends), ``isolation`` and ``workspace``
+  (the bubblewrap seal or the weak rlimit sandbox), ``sandbox`` (the worker: the notebook as a
+  function server), ``runner`` and ``remote`` (the graded tests in a trusted process, calling
+  into the sandbox), ``delegation`` (exercises handed to the references), ``attempt`` and
+  ``submission`` (one submission's workers and deadlines), ``autograder`` (the class) and
+  ``reports`` (Gradescope ``results.json``, ``feedback.md``, ``grades.csv``).
 """
 
 from rlhf_edu.grading.assign import AssignReport, assign, make_student_notebook

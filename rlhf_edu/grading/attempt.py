@@ -13,28 +13,22 @@ from __future__ import annotations
 import json
 import os
 import selectors
-import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rlhf_edu.grading import isolation
 from rlhf_edu.grading.protocol import MAX_EVENT_BYTES, MAX_EVENTS, Event, RunnerEvent, parse_event
 from rlhf_edu.grading.results import CellReport, clip
+from rlhf_edu.grading.workspace import Workspace, worker_env
 
 GRACE_SECONDS = 5.0
 STARTUP_SECONDS = 90.0
 OUTPUT_KEEP = 64 * 1024
 MEMORY_CHECK_SECONDS = 0.25
 MAX_CELL_ERROR = 4000
-PYTEST_INI = (
-    "[pytest]\nmarkers =\n"
-    "    graded(exercise, points): a graded test worth points for one exercise\n"
-    "    slow: a slow test\naddopts =\nfilterwarnings =\n    ignore::DeprecationWarning\n"
-)
 
 
 class Stop:
@@ -45,64 +39,6 @@ class Stop:
     DEADLINE = "deadline"
     UNRESPONSIVE = "unresponsive"
     MEMORY = "memory"
-
-
-@dataclass
-class Workspace:
-    """A submission's private folder on the host: its notebook, and the runner's tests."""
-
-    root: Path
-    notebook: Path
-    tests: Path  # the runner's copy of tests/graded
-    work: Path  # the weak sandbox's working folder
-
-
-def make_workspace(
-    submission: Path, root: Path, test_files: list[Path], parent: Path, owner: tuple | None
-) -> Workspace:
-    base = Path(parent) / os.urandom(12).hex()
-    base.mkdir(mode=0o711)
-    notebook = base / "submission.ipynb"
-    shutil.copyfile(submission, notebook)
-    os.chmod(notebook, 0o444)
-    tests = base / "tests"
-    tests.mkdir(mode=0o700)
-    (tests / "graded").mkdir(mode=0o700)
-    for path in sorted((root / "tests" / "graded").iterdir()):
-        if path.is_file() and (not path.name.startswith("test_") or path in test_files):
-            shutil.copyfile(path, tests / "graded" / path.name)
-    (tests / "pytest.ini").write_text(PYTEST_INI)
-    work = base / "work"
-    work.mkdir(mode=0o700)
-    if owner is not None:
-        os.chown(work, *owner)
-    return Workspace(base, notebook, tests, work)
-
-
-def worker_env(home: str) -> dict[str, str]:
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": home,
-        "TMPDIR": home,
-        "USER": "student",
-        "LOGNAME": "student",
-        "MPLBACKEND": "Agg",
-        "MPLCONFIGDIR": f"{home}/.matplotlib",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "MALLOC_ARENA_MAX": "2",
-        "PYTHONHASHSEED": "0",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "RLHF_EDU_NO_PROGRESS": "1",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "LANG": "C.UTF-8",
-    }
-    for name in ("RLHF_EDU_CACHE", "VIRTUAL_ENV"):
-        if name in os.environ:
-            env[name] = os.environ[name]
-    return env
 
 
 @dataclass

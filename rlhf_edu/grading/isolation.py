@@ -166,7 +166,23 @@ def detect() -> Isolation:
     return Isolation(WEAK, f"bwrap did not start: {lines[-1] if lines else result.returncode}")
 
 
-def _children(pid: int) -> list[int]:
+def _children_by_parent() -> dict[int, list[int]]:
+    """Every process's children, from /proc/*/stat (kernels without .../task/*/children)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    parent = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    return children
+
+
+def _children(pid: int, table: dict[int, list[int]] | None) -> list[int]:
+    if table is not None:
+        return table.get(pid, [])
     found = []
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
@@ -181,8 +197,12 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+_HAS_CHILDREN_FILE = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+
+
 def tree_memory_mb(pid: int, limit: int = 4096) -> float:
     """Resident memory of ``pid`` and all its descendants, in MiB (0 where /proc cannot tell)."""
+    table = None if _HAS_CHILDREN_FILE else _children_by_parent()
     total_kb, todo, seen = 0, [pid], set()
     while todo and len(seen) < limit:
         current = todo.pop()
@@ -194,7 +214,7 @@ def tree_memory_mb(pid: int, limit: int = 4096) -> float:
                 total_kb += int(fh.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
         except (OSError, ValueError, IndexError):
             continue
-        todo += _children(current)
+        todo += _children(current, table)
     return total_kb / 1024
 
 

@@ -224,7 +224,7 @@ def write_submission_reports(result: SubmissionResult, folder: Path) -> None:
         text = json.dumps(data, indent=2)
     atomic_write(folder / "results.json", text + "\n")
     atomic_write(folder / "feedback.md", feedback)
-    output = result.output if result.output.strip() else "(the notebook printed nothing)\n"
+    output = without_host_paths(result.output) or "(the notebook printed nothing)\n"
     atomic_write(folder / "notebook-output.txt", clip(output, MAX_NOTEBOOK_OUTPUT))
 
 

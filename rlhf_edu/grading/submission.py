@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlhf_edu.grading import isolation
-from rlhf_edu.grading.attempt import Attempt, Stop, make_workspace, run_attempt
+from rlhf_edu.grading.attempt import Attempt, Stop, run_attempt
 from rlhf_edu.grading.collect import GradedTest
 from rlhf_edu.grading.delegation import delegated_exercises
 from rlhf_edu.grading.execution import CodeCell, SubmissionError, load_code_cells
 from rlhf_edu.grading.manifest import Module
 from rlhf_edu.grading.results import CellReport, CellStatus, Flag, SubmissionResult, TestResult
+from rlhf_edu.grading.workspace import make_workspace
 
 
 @dataclass
@@ -189,9 +190,12 @@ def grade_submission(
                 detail = attempt.runner_error.strip().splitlines()[-1:] or ["no message"]
                 result.problems.append(f"the grader's test runner failed: {detail[0][:300]}")
                 break
+            # Cells that timed out in-process are skipped next time too (they cost time).
+            skip |= {i for i, c in attempt.cell_results.items() if c.status == CellStatus.TIMEOUT}
+            if attempt.worker_lost:  # the failed test is recorded; the rest run in a new sandbox
+                result.problems.append(f"{attempt.worker_lost}; graded the remaining tests again")
+                continue
             why = _why(attempt, options)
-            if attempt.worker_lost:
-                why = attempt.worker_lost
             current = attempt.current
             if current and current[0] == "cell" and not attempt.cells_done:
                 index = current[1]
@@ -217,7 +221,6 @@ def grade_submission(
                 )
                 if not attempt.cells_done or attempt.runner_error:
                     break
-            skip |= {i for i, c in attempt.cell_results.items() if c.status == CellStatus.TIMEOUT}
         else:
             if time.monotonic() >= deadline:
                 result.problems.append(f"the notebook ran out of time ({options.timeout:g} s)")

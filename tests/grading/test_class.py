@@ -238,3 +238,64 @@ def test_a_class_of_honest_and_hostile_submissions_gets_exactly_the_marks_it_ear
     assert "ran longer than 20 s" in loop
     for name in expected:
         assert str(ROOT) not in (out / name / "feedback.md").read_text()
+
+
+DISTRIBUTION_PYTHON = Path("/usr/bin/python3")
+
+
+def distribution_python_matches() -> bool:
+    if not DISTRIBUTION_PYTHON.exists():
+        return False
+    version = subprocess.run(
+        [DISTRIBUTION_PYTHON, "-c", "import sys; print(sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return version == str(tuple(sys.version_info[:2]))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not IS_ROOT, reason="the set-up of issue 11: the grader runs as root")
+@pytest.mark.skipif(
+    not distribution_python_matches(), reason="no /usr/bin/python3 of this Python's version"
+)
+@pytest.mark.parametrize("mode", ["auto", "weak"])
+def test_a_perfect_notebook_earns_full_marks_from_a_world_readable_distribution_python(
+    tmp_path_factory, mode
+):
+    """The usual Docker / Gradescope set-up: the project installed on the distribution's python3,
+    which the sandbox's user can read (here the grader's own user ids never hide the problem).
+
+    The virtual environment is built on /usr/bin/python3 with ``--without-pip`` and a ``.pth``
+    file that adds this environment's site-packages: installing torch and the rest again with pip
+    would take minutes and gigabytes, and what matters here is whose interpreter runs and who can
+    read it.
+    """
+    import sysconfig
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="rlhf-edu-venv-"))  # /tmp, readable by everyone
+    try:
+        os.chmod(base, 0o755)
+        venv = base / "venv"
+        subprocess.run([DISTRIBUTION_PYTHON, "-m", "venv", "--without-pip", str(venv)], check=True)
+        version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        site = venv / "lib" / version / "site-packages"
+        (site / "project-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+        for path in [base, *base.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o005)
+        out = tmp_path_factory.mktemp("out")
+        env = {"RLHF_EDU_GRADE_ISOLATION": mode}
+        result = grade(
+            [ROOT / "solutions" / "00-tour.ipynb"],
+            out,
+            "--cell-timeout",
+            "60",
+            env=env,
+            python=str(venv / "bin" / "python"),
+        )
+        check_class(result, out, {"00-tour": 2})
+        isolation_of = json.loads((out / "00-tour" / "results.json").read_text())["extra_data"]
+        assert isolation_of["isolation"] == ("weak" if mode == "weak" or not SEALED else "sealed")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
