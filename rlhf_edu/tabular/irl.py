@@ -53,6 +53,7 @@ __all__ = [
     "sample_trajectories",
     "soft_value_iteration",
     "trajectory_features",
+    "trajectory_preference_loss",
 ]
 
 Trajectory = Sequence[tuple[int, int]]
@@ -376,6 +377,26 @@ def maxent_irl(
 # ---------------------------------------------------------------------------------------------
 # Preferences over trajectories (T-REX)
 # ---------------------------------------------------------------------------------------------
+
+
+def trajectory_preference_loss(
+    theta: np.ndarray, winner_features: np.ndarray, loser_features: np.ndarray
+) -> float:
+    """Mean Bradley-Terry loss ``-log sigmoid(R(tau_w) - R(tau_l))`` over pairs of trajectories.
+
+    ``winner_features`` and ``loser_features`` are (n_pairs, F): each trajectory's discounted
+    feature sum (``trajectory_features``), so ``R(tau) = features . theta``. Computed as
+    ``log(1 + exp(-margin))`` without overflow.
+    """
+    winner_features = np.atleast_2d(np.asarray(winner_features, dtype=np.float64))
+    loser_features = np.atleast_2d(np.asarray(loser_features, dtype=np.float64))
+    if winner_features.shape != loser_features.shape:
+        raise ValueError(
+            f"winner_features {winner_features.shape} and loser_features "
+            f"{loser_features.shape} must have the same shape (n_pairs, F)"
+        )
+    margin = (winner_features - loser_features) @ np.asarray(theta, dtype=np.float64)
+    return float(np.mean(np.logaddexp(0.0, -margin)))
 
 
 def preference_irl(

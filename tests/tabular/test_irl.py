@@ -145,3 +145,25 @@ def test_bad_inputs_name_the_argument():
         irl.preference_irl(mdp, features, [], GAMMA)
     with pytest.raises(RuntimeError, match="did not converge"):
         irl.soft_value_iteration(mdp, features @ theta, 1.0, max_iter=50)
+
+
+def test_the_trajectory_preference_loss_is_bradley_terry_on_returns_and_its_gradient_drives_the_fit():
+    rng = np.random.default_rng(0)
+    winners, losers, theta = rng.normal(size=(6, 4)), rng.normal(size=(6, 4)), rng.normal(size=4)
+    margin = (winners - losers) @ theta
+    expected = np.mean(-np.log(1 / (1 + np.exp(-margin))))
+    assert irl.trajectory_preference_loss(theta, winners, losers) == pytest.approx(expected)
+    # preference_irl descends exactly this loss (plus its l2 term)
+    mdp, features, true_theta = irl.colour_gridworld(seed=0)
+    pairs = noisy_pairs(mdp, features, true_theta, 30, seed=0)
+    phi = [
+        np.array([irl.trajectory_features(mdp, features, t, GAMMA) for t in side])
+        for side in zip(*pairs)
+    ]
+    fitted = irl.preference_irl(mdp, features, pairs, GAMMA, l2=0.0, n_iters=300)
+    assert (
+        irl.trajectory_preference_loss(fitted, *phi)
+        < irl.trajectory_preference_loss(np.zeros(4), *phi) - 0.1
+    )
+    with pytest.raises(ValueError, match="same shape"):
+        irl.trajectory_preference_loss(theta, winners, losers[:3])
