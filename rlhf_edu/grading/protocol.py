@@ -21,6 +21,7 @@ import dataclasses
 import importlib
 import json
 import os
+import select
 import struct
 from typing import Any
 
@@ -47,7 +48,7 @@ class RunnerEvent:
 
 MAX_EVENT_BYTES = 64 * 1024  # one event line from a worker
 MAX_EVENTS = 5_000  # events read from one worker (a notebook has far fewer cells)
-MAX_FRAME_BYTES = 256 * 2**20  # one answer to a call
+MAX_FRAME_BYTES = 64 * 2**20  # one answer to a call
 MAX_DEPTH = 32
 
 _STR, _INT, _OPT_STR = (str,), (int,), (str, type(None))
@@ -84,17 +85,30 @@ def parse_event(line: bytes) -> dict | None:
 # --- frames -----------------------------------------------------------------------------------
 
 
-def write_frame(fd: int, data: bytes) -> None:
-    view = memoryview(struct.pack(">Q", len(data)) + data)
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data``, waiting whenever the pipe is full, even if the notebook made ``fd``
+    non-blocking (it shares the open file with us)."""
+    view = memoryview(data)
     while view:
-        view = view[os.write(fd, view) :]
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            select.select([], [fd], [], 1.0)
+
+
+def write_frame(fd: int, data: bytes) -> None:
+    write_all(fd, struct.pack(">Q", len(data)) + data)
 
 
 def read_exactly(fd: int, size: int) -> bytes:
     """``size`` bytes from ``fd``; raises EOFError if it closes first."""
     parts, left = [], size
     while left:
-        chunk = os.read(fd, min(left, 1 << 20))
+        try:
+            chunk = os.read(fd, min(left, 1 << 20))
+        except BlockingIOError:  # made non-blocking by the notebook: wait for data
+            select.select([fd], [], [], 1.0)
+            continue
         if not chunk:
             raise EOFError("the pipe closed")
         parts.append(chunk)

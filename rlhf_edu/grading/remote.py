@@ -74,7 +74,7 @@ class RemoteSubmission:
             write_frame(self.request_fd, request)
             answer = self._answer()
         except (OSError, EOFError, ValueError) as err:
-            self.lost = f"the notebook's process died during {name}() ({err})"
+            self.lost = f"the notebook's process stopped answering in {name}() ({err})"
             raise WorkerLost(self.lost) from None
         return self._result(name, answer, args, kwargs)
 

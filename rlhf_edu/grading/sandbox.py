@@ -136,11 +136,9 @@ class Channel:
         self.fd = fd
 
     def send(self, message: dict[str, Any]) -> None:
-        data = (json.dumps(message, default=str) + "\n").encode("utf-8", "replace")
-        view = memoryview(data)
-        while view:
-            written = os.write(self.fd, view)
-            view = view[written:]
+        from rlhf_edu.grading.protocol import write_all
+
+        write_all(self.fd, (json.dumps(message, default=str) + "\n").encode("utf-8", "replace"))
 
 
 def _text(value: Any, limit: int = MAX_MESSAGE_CHARS) -> str:

@@ -216,6 +216,9 @@ def grade_submission(
                 break
             else:
                 detail = attempt.worker_error or attempt.runner_error.strip()[-300:]
+                if not detail and not attempt.started:  # it never started: say what it printed
+                    lines = attempt.output.decode("utf-8", "replace").strip().splitlines()
+                    detail = lines[-1][:300] if lines else ""
                 result.problems.append(
                     f"the grader's worker failed: {why}" + (f"; {detail}" if detail else "")
                 )
