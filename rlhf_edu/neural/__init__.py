@@ -9,6 +9,7 @@ Modules, one algorithm each: ``returns`` (discounted returns, GAE), ``networks``
 ``dqn``; ``agent`` (save/load) and ``evaluation``.
 """
 
+from rlhf_edu.core.returns import compute_gae, discounted_returns
 from rlhf_edu.neural import actor_critic, dqn, ppo, reinforce
 from rlhf_edu.neural.actor_critic import ActorCriticConfig
 from rlhf_edu.neural.agent import Agent, PolicyAgent, QAgent, TrainResult, load_agent
@@ -17,7 +18,6 @@ from rlhf_edu.neural.dqn import DQNConfig
 from rlhf_edu.neural.evaluation import evaluate, evaluate_episodes
 from rlhf_edu.neural.ppo import PPOConfig
 from rlhf_edu.neural.reinforce import ReinforceConfig
-from rlhf_edu.neural.returns import compute_gae, discounted_returns
 
 ALGORITHMS = {"ppo": ppo, "dqn": dqn, "a2c": actor_critic, "reinforce": reinforce}
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rlhf_edu.core.returns import compute_gae
 from rlhf_edu.neural.agent import (
     PolicyAgent,
     TrainResult,
@@ -38,7 +39,6 @@ from rlhf_edu.neural.agent import (
 )
 from rlhf_edu.neural.checks import check_finite_loss, field_float, field_int
 from rlhf_edu.neural.networks import check_hidden_sizes, make_adam
-from rlhf_edu.neural.returns import compute_gae
 from rlhf_edu.neural.rollout import EpisodeStats, collect_rollout, make_vec_env
 from rlhf_edu.utils import History, seed_everything
 from rlhf_edu.utils.validation import documented

@@ -27,6 +27,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlhf_edu.core.returns import discounted_returns
 from rlhf_edu.neural.agent import (
     PolicyAgent,
     TrainResult,
@@ -36,7 +37,6 @@ from rlhf_edu.neural.agent import (
 )
 from rlhf_edu.neural.checks import check_finite_loss, field_float, field_int
 from rlhf_edu.neural.networks import check_hidden_sizes
-from rlhf_edu.neural.returns import discounted_returns
 from rlhf_edu.utils import History, seed_everything
 from rlhf_edu.utils.validation import documented
 

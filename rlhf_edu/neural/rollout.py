@@ -15,7 +15,7 @@ Two ways an episode ends, and why they differ (Pardo et al. 2018, "Time limits i
   final observation (not the reset observation the env returned).
 
 ``bootstrap_truncated`` folds that bootstrap into the reward, after which both kinds of end are a
-``done`` that GAE never bootstraps across (``rlhf_edu.neural.returns``).
+``done`` that GAE never bootstraps across (``rlhf_edu.core.returns``).
 """
 
 from __future__ import annotations

@@ -61,13 +61,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from rlhf_edu.core.returns import compute_gae
 from rlhf_edu.neural.ppo import (
     approx_kl,
     clip_fraction,
     explained_variance,
     value_clip_fraction,
 )
-from rlhf_edu.neural.returns import compute_gae
 from rlhf_edu.rlhf.generation import (
     PromptBatch,
     check_pad_token,
