@@ -9,7 +9,8 @@
   tests (``pytest --submission=nb.ipynb``, fixtures ``solution`` and ``graded_rng``);
 - ``rlhf-edu grade``, in parts: ``results`` (what grading produces), ``protocol`` (the worker's
   events and the calls' plain-data codec, shared by both ends), ``isolation`` and ``workspace``
-  (the bubblewrap seal or the weak rlimit sandbox), ``sandbox`` (the worker: the notebook as a
+  (the bubblewrap seal or the weak rlimit sandbox), ``limits`` (rlimits, the weak drop to
+  ``nobody``), ``sandbox`` (the worker: the notebook as a
   function server), ``runner`` and ``remote`` (the graded tests in a trusted process, calling
   into the sandbox), ``delegation`` (exercises handed to the references), ``attempt`` and
   ``submission`` (one submission's workers and deadlines), ``autograder`` (the class) and

@@ -163,7 +163,7 @@ def encode(value: Any, depth: int = 0) -> Any:
         import numpy as np
 
         if isinstance(value, np.ndarray) and kind is np.ndarray and _numpy_ok(value.dtype):
-            data = np.ascontiguousarray(value)
+            data = np.array(value, order="C", copy=True)  # 0-d stays 0-d
             return {
                 "t": "ndarray",
                 "dtype": data.dtype.str,

@@ -145,7 +145,25 @@ def _write_back(args: tuple, sent: Any, kwargs: dict, sent_kwargs: Any) -> None:
         pairs += [(kwargs[k], v) for k, v in sent_kwargs.items() if k in kwargs]
     for original, item in pairs:
         if isinstance(item, dict) and "v" in item:
-            _update_in_place(original, decode(item["v"]))
+            try:
+                _update_in_place(original, decode(item["v"]))
+            except RuntimeError as err:  # e.g. an expanded tensor, written in place
+                raise NotPlainData(f"an argument it changed cannot be updated: {err}") from None
+        elif isinstance(item, dict) and "rng" in item:
+            _set_generator_state(original, decode(item["rng"]))
+
+
+def _set_generator_state(original: Any, state: Any) -> None:
+    """Advance the test's random generator as the function advanced its copy."""
+    import numpy as np
+
+    try:
+        if isinstance(original, np.random.Generator) and isinstance(state, dict):
+            original.bit_generator.state = state
+        elif "torch" in sys.modules and isinstance(original, sys.modules["torch"].Generator):
+            original.set_state(state)
+    except (ValueError, TypeError, KeyError, RuntimeError) as err:
+        raise NotPlainData(f"a random generator's state that does not fit: {err}") from None
 
 
 def _update_in_place(original: Any, new: Any) -> None:

@@ -22,111 +22,12 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import resource
-import signal
 import sys
-from pathlib import Path
 from typing import Any
 
+from rlhf_edu.grading.limits import apply_limits, drop_privileges
+
 MAX_MESSAGE_CHARS = 8000
-
-
-def _count_tasks_of(uid: int) -> int:
-    """Processes + threads currently owned by ``uid`` (what RLIMIT_NPROC counts)."""
-    total = 0
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text = status.read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-        if int(fields.get("Uid", "-1").split()[0]) == uid:
-            total += int(fields.get("Threads", "1").strip() or 1)
-    return total
-
-
-def apply_limits(config: dict[str, Any], uid: int) -> None:
-    """Resource limits, soft = hard, so the code we run cannot raise them again."""
-
-    def limit(which: int, value: int) -> None:
-        soft, hard = resource.getrlimit(which)
-        if hard != resource.RLIM_INFINITY:
-            value = min(value, hard)
-        resource.setrlimit(which, (value, value))
-
-    limit(resource.RLIMIT_AS, int(config["memory_mb"]) * 2**20)
-    limit(resource.RLIMIT_CPU, int(config["cpu_seconds"]))
-    limit(resource.RLIMIT_FSIZE, int(config["file_size_mb"]) * 2**20)
-    limit(resource.RLIMIT_CORE, 0)
-    limit(resource.RLIMIT_NOFILE, 256)
-    if hasattr(resource, "RLIMIT_NPROC"):
-        limit(resource.RLIMIT_NPROC, _count_tasks_of(uid) + int(config["extra_processes"]))
-    # Writing past RLIMIT_FSIZE raises OSError (EFBIG) instead of killing us with SIGXFSZ.
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-
-
-CAP_DAC_READ_SEARCH = 2
-_PR_SET_KEEPCAPS = 8
-_PR_CAPBSET_DROP = 24
-_PR_SET_NO_NEW_PRIVS = 38
-_LINUX_CAPABILITY_VERSION_3 = 0x20080522
-
-
-def _libc():
-    import ctypes
-    import ctypes.util
-
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
-
-def _set_capabilities(mask: int) -> None:
-    """capset(2): effective = permitted = ``mask`` (capabilities 0-31), nothing inheritable."""
-    import ctypes
-
-    class Header(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-    class Data(ctypes.Structure):
-        _fields_ = [
-            ("effective", ctypes.c_uint32),
-            ("permitted", ctypes.c_uint32),
-            ("inheritable", ctypes.c_uint32),
-        ]
-
-    header = Header(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (Data * 2)(Data(mask, mask, 0), Data(0, 0, 0))
-    if _libc().capset(ctypes.byref(header), data) != 0:
-        raise OSError(ctypes.get_errno(), "capset failed")
-
-
-def drop_privileges(uid: int, gid: int, keep_read: bool = False) -> None:
-    """Become ``uid``/``gid`` for good (no supplementary groups); check it cannot be undone.
-
-    Args:
-        keep_read: keep only the capability to *read* any file (CAP_DAC_READ_SEARCH), for
-            machines whose Python lives where the sandbox user cannot read it (e.g. under
-            /root). Writing stays forbidden; executed programs lose it.
-    """
-    libc = _libc()
-    libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # no setuid binaries, ever
-    if keep_read:
-        for cap in range(64):
-            if cap != CAP_DAC_READ_SEARCH:
-                libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)
-        libc.prctl(_PR_SET_KEEPCAPS, 1, 0, 0, 0)
-    os.setgroups([])
-    os.setgid(gid)
-    os.setuid(uid)
-    if keep_read:
-        _set_capabilities(1 << CAP_DAC_READ_SEARCH)
-    if os.getuid() != uid or os.geteuid() != uid:
-        raise RuntimeError("dropping privileges failed")
-    try:
-        os.setuid(0)
-    except PermissionError:
-        pass
-    else:
-        raise RuntimeError("dropped privileges could be regained")
 
 
 class Channel:
@@ -146,24 +47,45 @@ def _text(value: Any, limit: int = MAX_MESSAGE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit // 2] + "\n[...]\n" + text[-limit // 2 :]
 
 
-def _encode_result(value: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
-    """The answer to a call: the return value and every argument that is plain data (so the
-    grader sees what the function mutated in place); raises NotPlainData for the return value."""
+def snapshot(arg: Any) -> dict | None:
+    """An argument as plain data (a random generator as its state), None if it is not."""
     from rlhf_edu.grading.protocol import NotPlainData, encode
 
-    def maybe(arg: Any) -> dict | None:
-        try:
-            return {"v": encode(arg)}
-        except NotPlainData:
-            return None
+    try:
+        state = _generator_state(arg)
+        return {"v": encode(arg)} if state is None else {"rng": encode(state)}
+    except NotPlainData:
+        return None
 
+
+def _encode_result(value: Any, args: tuple, kwargs: dict, before: list) -> dict[str, Any]:
+    """The answer to a call: the return value and the arguments the function changed (``before``:
+    their snapshots before the call); raises NotPlainData for the return value."""
+    from rlhf_edu.grading.protocol import encode
+
+    def changed(arg: Any, old: dict | None) -> dict | None:
+        new = snapshot(arg)
+        return new if new != old else None
+
+    n = len(args)
     return {
         "status": "ok",
         "value": encode(value),
-        "args": [maybe(a) for a in args],
-        "kwargs": {str(k): maybe(v) for k, v in kwargs.items()},
+        "args": [changed(a, b) for a, b in zip(args, before[:n])],
+        "kwargs": {str(k): changed(v, b) for (k, v), b in zip(kwargs.items(), before[n:])},
         "grads": _gradients(value, args),
     }
+
+
+def _generator_state(arg: Any) -> Any:
+    """The state of a random generator argument (the test's generator advances as if the
+    function had run in the test), or None for anything else."""
+    kind = type(arg)
+    if kind.__module__.startswith("numpy.random") and kind.__name__ == "Generator":
+        return arg.bit_generator.state
+    if kind.__module__.startswith("torch") and kind.__name__ == "Generator":
+        return arg.get_state()
+    return None
 
 
 MAX_JACOBIAN = 4_000_000
@@ -219,10 +141,11 @@ def serve(namespace: dict[str, Any], request_fd: int, answer_fd: int, call_timeo
             answer: dict[str, Any] = {"status": "missing"}
         else:
             try:
+                before = [snapshot(a) for a in (*args, *kwargs.values())]
                 with contextlib.redirect_stdout(discard), contextlib.redirect_stderr(discard):
                     with time_limit(call_timeout):
                         value = function(*args, **kwargs)
-                answer = _encode_result(value, args, kwargs)
+                answer = _encode_result(value, args, kwargs, before)
             except NotPlainData as err:
                 answer = {"status": "bad_value", "error": f"it returned {err}"}
             except CellTimeout:

@@ -51,6 +51,8 @@ def test_plain_data_comes_back_equal_with_its_types():
     np.testing.assert_array_equal(back["q"], value["q"])
     assert back["q"].dtype == np.float32 and back["mask"].dtype == bool
     assert back["scalar"] == 7 and back["scalar"].dtype == np.int64
+    assert roundtrip(np.float64(2.5)) == 2.5 and roundtrip(np.array(3.0)).shape == ()
+    assert roundtrip(torch.tensor(1.5)).shape == ()  # a scalar loss stays a scalar
     tensor = roundtrip(torch.tensor([[1.0, 2.0]], dtype=torch.float64))
     assert tensor.dtype == torch.float64 and tensor.tolist() == [[1.0, 2.0]]
     pair = roundtrip(PreferencePair("p", " a", " b"))
@@ -137,6 +139,8 @@ def test_calls_run_remotely_and_in_place_updates_come_back(served):
         "    if n < 1:\n"
         "        raise ValueError('n must be >= 1')\n"
         "    return n\n"
+        "def draw(rng):\n"
+        "    return float(rng.random())\n"
         "def sneaky():\n"
         "    class Always:\n"
         "        def __eq__(self, other):\n"
@@ -150,6 +154,10 @@ def test_calls_run_remotely_and_in_place_updates_come_back(served):
     assert Q[1, 0] == 1.0
     items = [7]
     assert remote.function("append")(items) == [7, 1] and items == [7, 1]
+    rng = np.random.default_rng(5)
+    picks = [remote.function("draw")(rng) for _ in range(3)]
+    expected = np.random.default_rng(5)
+    assert picks == [float(expected.random()) for _ in range(3)]  # the test's rng advanced
     with pytest.raises(ValueError, match="n must be >= 1"):
         remote.function("checked")(0)
     with pytest.raises(StudentError, match="does not accept|returned"):
@@ -167,8 +175,9 @@ def test_gradients_flow_back_through_a_remote_loss(served):
     )
     remote = served(namespace)
     logprobs = torch.tensor([-0.5, -1.0, -2.0], requires_grad=True)
-    returns = torch.tensor([1.0, 2.0, 3.0])
+    returns = torch.tensor([1.0]).expand(3)  # read-only view: not written back (unchanged)
     value = remote.function("loss")(logprobs, returns)
+    assert value.shape == ()
     value.backward()
     torch.testing.assert_close(logprobs.grad, -returns / 3)
 
