@@ -36,7 +36,7 @@ __all__ = [
 
 
 def epsilon_greedy_choice(
-    q_row: list[float], epsilon: float, u_explore: float, u_pick: float
+    Q_row: list[float], epsilon: float, u_explore: float, u_pick: float
 ) -> int:
     """The epsilon-greedy action for one row ``Q[s]`` (a list) given two uniforms in [0, 1).
 
@@ -44,15 +44,15 @@ def epsilon_greedy_choice(
     among the greedy actions. Plain lists, because the fast path calls this once per env step.
     """
     if u_explore < epsilon:
-        return int(u_pick * len(q_row))  # uniform over all actions
-    best = max(q_row)
-    if q_row.count(best) == 1:  # the common case: a single greedy action
-        return q_row.index(best)
-    greedy_actions = [a for a, q in enumerate(q_row) if q == best]
+        return int(u_pick * len(Q_row))  # uniform over all actions
+    best = max(Q_row)
+    if Q_row.count(best) == 1:  # the common case: a single greedy action
+        return Q_row.index(best)
+    greedy_actions = [a for a, q in enumerate(Q_row) if q == best]
     return greedy_actions[int(u_pick * len(greedy_actions))]
 
 
-def epsilon_greedy(q_row: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
+def epsilon_greedy(Q_row: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
     """Pick an action from one row ``Q[s]``: random with probability ``epsilon``, else greedy.
 
     Ties among greedy actions are broken uniformly at random (with all-zero initial values,
@@ -60,14 +60,14 @@ def epsilon_greedy(q_row: np.ndarray, epsilon: float, rng: np.random.Generator) 
     drawn per call, ``u_explore`` and ``u_pick``, so a run is reproducible draw by draw.
     """
     u_explore, u_pick = rng.random(2)
-    return epsilon_greedy_choice(np.asarray(q_row).tolist(), epsilon, u_explore, u_pick)
+    return epsilon_greedy_choice(np.asarray(Q_row).tolist(), epsilon, u_explore, u_pick)
 
 
-def epsilon_greedy_probabilities(q_row: np.ndarray, epsilon: float) -> np.ndarray:
+def epsilon_greedy_probabilities(Q_row: np.ndarray, epsilon: float) -> np.ndarray:
     """pi(a|s) of the epsilon-greedy policy for one row ``Q[s]`` (greedy ties share 1 - epsilon)."""
-    n_actions = len(q_row)
+    n_actions = len(Q_row)
     probs = np.full(n_actions, epsilon / n_actions)
-    greedy_actions = np.flatnonzero(q_row == np.max(q_row))
+    greedy_actions = np.flatnonzero(Q_row == np.max(Q_row))
     probs[greedy_actions] += (1.0 - epsilon) / len(greedy_actions)
     return probs
 
