@@ -174,6 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--memory-mb", type=_positive_int, default=2048, help="memory per submission (default 2048)"
     )
     grade.add_argument("--seed", type=_seed, default=None, help="seed of the randomized tests")
+    grade.add_argument(
+        "--isolation",
+        choices=("auto", "sealed", "weak"),
+        default=None,
+        help="sealed: each submission in a bubblewrap sandbox (own PID namespace, no network, "
+        "own uid); weak: rlimits only; auto (default, or $RLHF_EDU_GRADE_ISOLATION): sealed "
+        "where bwrap can start",
+    )
     grade.set_defaults(func=_handler("rlhf_edu.grading.commands:run_grade"))
 
     # train --------------------------------------------------------------------------------------
