@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from itertools import combinations
 from pathlib import Path
@@ -99,6 +99,28 @@ def write_preferences(
     return path
 
 
+def iter_jsonl_objects(
+    path: Path, error: type[ValueError], expected: str = "a JSON object"
+) -> Iterator[tuple[str, dict]]:
+    """``("file:line", object)`` for each non-blank line of a JSON Lines file.
+
+    A line that is not JSON, or not a JSON object, raises ``error("file:line: problem")``;
+    ``expected`` says what an object should hold, for that message.
+    """
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{line_number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise error(f"{where}: not valid JSON ({err.msg})") from None
+            if not isinstance(record, dict):
+                raise error(f"{where}: expected {expected}, got {type(record).__name__}")
+            yield where, record
+
+
 def read_preferences(path: str | os.PathLike) -> list[PreferencePair]:
     """Read a JSON Lines preference file; blank lines are skipped.
 
@@ -111,27 +133,15 @@ def read_preferences(path: str | os.PathLike) -> list[PreferencePair]:
     if not path.is_file():
         raise FileNotFoundError(f"no preference file at {path}")
     pairs = []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise PreferenceFileError(f"{where}: not valid JSON ({err.msg})") from None
-            if not isinstance(record, dict):
-                raise PreferenceFileError(
-                    f"{where}: expected a JSON object with fields {', '.join(_FIELDS)}, "
-                    f"got {type(record).__name__}"
-                )
-            missing = [name for name in _FIELDS if name not in record]
-            if missing:
-                raise PreferenceFileError(f"{where}: missing field(s) {', '.join(missing)}")
-            try:
-                pairs.append(PreferencePair(*(record[name] for name in _FIELDS)))
-            except (TypeError, ValueError) as err:
-                raise PreferenceFileError(f"{where}: {err}") from None
+    expected = f"a JSON object with fields {', '.join(_FIELDS)}"
+    for where, record in iter_jsonl_objects(path, PreferenceFileError, expected):
+        missing = [name for name in _FIELDS if name not in record]
+        if missing:
+            raise PreferenceFileError(f"{where}: missing field(s) {', '.join(missing)}")
+        try:
+            pairs.append(PreferencePair(*(record[name] for name in _FIELDS)))
+        except (TypeError, ValueError) as err:
+            raise PreferenceFileError(f"{where}: {err}") from None
     return pairs
 
 

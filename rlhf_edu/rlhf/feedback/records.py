@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rlhf_edu.rlhf.feedback.annotators import ASPECTS
+from rlhf_edu.rlhf.preferences import iter_jsonl_objects
 from rlhf_edu.utils.checkpoint import atomic_write_bytes
 
 __all__ = [
@@ -217,21 +218,9 @@ def read_feedback(path: str | os.PathLike, kind: str) -> list[Record]:
     if not path.is_file():
         raise FileNotFoundError(f"no {kind} file at {path}")
     records = []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise FeedbackFileError(f"{where}: not valid JSON ({err.msg})") from None
-            if not isinstance(record, dict):
-                raise FeedbackFileError(
-                    f"{where}: expected a JSON object, got {type(record).__name__}"
-                )
-            try:
-                records.append(cls.from_dict(record))
-            except ValueError as err:
-                raise FeedbackFileError(f"{where}: {err}") from None
+    for where, record in iter_jsonl_objects(path, FeedbackFileError):
+        try:
+            records.append(cls.from_dict(record))
+        except ValueError as err:
+            raise FeedbackFileError(f"{where}: {err}") from None
     return records
