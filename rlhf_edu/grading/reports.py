@@ -10,17 +10,16 @@ escaped or fenced in feedback.md, and every report has a size limit, with a note
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import os
 import re
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
 from rlhf_edu.grading.results import CellStatus, Flag, SubmissionResult, clip
+from rlhf_edu.utils.checkpoint import atomic_write_bytes
 
 MAX_TEST_OUTPUT = 4000
 MAX_NOTEBOOK_OUTPUT = 64 * 1024
@@ -31,19 +30,9 @@ MAX_LISTED = 30  # failed cells and problems listed one by one
 RESERVED_NAMES = ("grades.csv", "summary.txt")
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader sees the old file or the new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) atomically: a reader sees the old file or the new, never half."""
+    atomic_write_bytes(text.encode("utf-8"), path)
 
 
 def _host_prefixes() -> list[tuple[str, str]]:
@@ -222,10 +211,10 @@ def write_submission_reports(result: SubmissionResult, folder: Path) -> None:
             test["output"] = clip(test["output"], 500)
         data["output"] = clip(data["output"], 2000) + "\n[results cut at their size limit]"
         text = json.dumps(data, indent=2)
-    atomic_write(folder / "results.json", text + "\n")
-    atomic_write(folder / "feedback.md", feedback)
+    write_text(folder / "results.json", text + "\n")
+    write_text(folder / "feedback.md", feedback)
     output = without_host_paths(result.output) or "(the notebook printed nothing)\n"
-    atomic_write(folder / "notebook-output.txt", clip(output, MAX_NOTEBOOK_OUTPUT))
+    write_text(folder / "notebook-output.txt", clip(output, MAX_NOTEBOOK_OUTPUT))
 
 
 def _problems_cell(result: SubmissionResult) -> str:
@@ -263,7 +252,7 @@ def write_class_reports(results: list[SubmissionResult], out: Path) -> Path:
             ]
         )
     path = out / "grades.csv"
-    atomic_write(path, buffer.getvalue())
+    write_text(path, buffer.getvalue())
     return path
 
 
