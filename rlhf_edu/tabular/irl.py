@@ -42,7 +42,7 @@ import numpy as np
 
 from rlhf_edu.envs.gridworlds import gridworld_mdp
 from rlhf_edu.envs.mdp import TabularMDP
-from rlhf_edu.tabular.dp import check_gamma
+from rlhf_edu.tabular.dp import _check_mdp, check_gamma
 from rlhf_edu.utils.validation import check_float, check_int
 
 __all__ = [
@@ -92,12 +92,6 @@ def colour_gridworld(size: int = 6, seed: int = 0) -> tuple[TabularMDP, np.ndarr
 # ---------------------------------------------------------------------------------------------
 # Checks
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_mdp(mdp: object) -> TabularMDP:
-    if not isinstance(mdp, TabularMDP):
-        raise TypeError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
-    return mdp
 
 
 def reward_table(mdp: TabularMDP, reward: np.ndarray) -> np.ndarray:
