@@ -13,6 +13,14 @@ stable. "Stable" must tolerate ties: a state keeps its action while that action 
 the best (S&B Exercise 4.4), otherwise two equally good actions can swap forever.
 Terminal states have value 0 by definition and are never backed up.
 
+With gamma = 1 and zero rewards on the way, many actions can tie: on the slippery 8x8 FrozenLake
+every safe tile has ``v* = 1`` (the goal is reached *eventually* with probability 1), so moving
+against a wall is exactly as "optimal" as walking to the goal, and ``argmax`` (first index) picks
+LEFT in dozens of states and never arrives. ``value_iteration`` at gamma = 1 therefore breaks
+ties toward the terminal states (``greedy_policy_reaching_terminal``): among the actions within a
+tolerance of the best, it takes one that can move closer (in steps) to a terminal state. Such a
+policy ends episodes with probability 1 and uses only optimal actions, so its value is ``v*``.
+
 ``finite_horizon_evaluation`` answers "what happens within the time limit": with reward 1 at the
 goal and gamma 1, ``V_H(s)`` is the probability of reaching the goal within ``H`` steps.
 """
@@ -66,6 +74,64 @@ def greedy_policy(Q: np.ndarray, tol: float = 1e-9) -> np.ndarray:
     best = Q >= Q.max(axis=1, keepdims=True) - tol
     policy = np.zeros_like(Q)
     policy[np.arange(Q.shape[0]), best.argmax(axis=1)] = 1.0
+    return policy
+
+
+def greedy_policy_reaching_terminal(mdp: TabularMDP, Q: np.ndarray, tol: float) -> np.ndarray:
+    """A one-hot greedy policy for ``Q`` whose ties are broken toward the terminal states.
+
+    ``best[s, a]`` marks the actions within ``tol`` of ``max_a Q[s, a]``. Among them:
+
+    1. ``steps[s]``, the fewest transitions (with positive probability, through best actions only)
+       from ``s`` to a terminal state, gives a first policy that ends episodes with probability 1
+       (each state takes a best action that can reach a state one step closer);
+    2. policy iteration on the expected number of steps to termination, ``T = 1 + P_pi T``, over
+       the best actions only, then makes it the quickest such policy.
+
+    Every action it takes is optimal and it ends episodes with probability 1, so its value is
+    ``v*``; ``argmax`` alone can pick actions that never arrive (moving against a wall is as good
+    as walking to the goal when the goal is reached "eventually" and gamma = 1). States from which
+    no terminal state is reachable through best actions take their first best action.
+    """
+    mdp = _check_mdp(mdp)
+    Q = np.asarray(Q, dtype=np.float64)
+    n_states = mdp.n_states
+    best = Q >= Q.max(axis=1, keepdims=True) - float(tol)  # (S, A)
+    reachable = mdp.P > 0  # (S, A, S)
+    steps = np.where(mdp.terminal, 0.0, np.inf)  # (S,)
+    for _ in range(n_states):
+        successor_steps = np.where(reachable, steps[None, None, :], np.inf).min(axis=2)  # (S, A)
+        via_best = np.where(best, 1.0 + successor_steps, np.inf).min(axis=1)
+        steps_new = np.where(mdp.terminal, 0.0, np.minimum(steps, via_best))
+        if np.array_equal(steps_new, steps):
+            break
+        steps = steps_new
+    successor_steps = np.where(reachable, steps[None, None, :], np.inf).min(axis=2)
+    candidates = np.where(best, successor_steps, np.inf)  # (S, A)
+    proper = np.isfinite(steps) & ~mdp.terminal  # states that can end through best actions
+    actions = np.where(proper, candidates.argmin(axis=1), best.argmax(axis=1))
+    # 2. quickest among them: policy iteration on the expected steps, best actions that stay
+    # among the states that can end (or end) only.
+    stays = mdp.P[:, :, ~(proper | mdp.terminal)].sum(axis=2) == 0  # (S, A)
+    allowed = best & stays
+    idx = np.flatnonzero(proper)
+    rows = np.arange(n_states)
+    if idx.size and allowed[idx, actions[idx]].all():
+        for _ in range(100):
+            P_pi = mdp.P[idx, actions[idx]][:, idx]  # (F, F)
+            try:
+                expected_steps = np.linalg.solve(np.eye(idx.size) - P_pi, np.ones(idx.size))
+            except np.linalg.LinAlgError:
+                break
+            steps_q = 1.0 + mdp.P[:, :, idx] @ expected_steps  # (S, A)
+            steps_q = np.where(allowed, steps_q, np.inf)
+            current = steps_q[rows, actions]
+            improve = proper & (steps_q.min(axis=1) < current - 1e-9 * (1.0 + current))
+            if not improve.any():
+                break
+            actions = np.where(improve, steps_q.argmin(axis=1), actions)
+    policy = np.zeros_like(Q)
+    policy[rows, actions] = 1.0
     return policy
 
 
@@ -138,7 +204,14 @@ def policy_iteration(
 def value_iteration(
     mdp: TabularMDP, gamma: float, theta: float = 1e-8
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Value iteration; returns ``(V, policy)``, the greedy one-hot policy for the converged V."""
+    """Value iteration; returns ``(V, policy)``, the greedy one-hot policy for the converged V.
+
+    Sweeps the Bellman optimality backup ``V(s) <- max_a [R(s, a) + gamma sum_s' P V(s')]``
+    (S&B Section 4.4) until ``max |dV| < theta``. With gamma = 1, ties within
+    ``max(1e-9, 100 theta) (1 + max |Q|)`` are broken toward the terminal states
+    (``greedy_policy_reaching_terminal``), so the policy does not wander forever among actions
+    that are only optimal because the goal is reached "eventually".
+    """
     mdp = _check_mdp(mdp)
     gamma, theta = check_gamma(gamma), _check_theta(theta)
     V = np.zeros(mdp.n_states)
@@ -147,7 +220,11 @@ def value_iteration(
         delta = np.max(np.abs(V_new - V))
         V = V_new
         if delta < theta:
-            return V, greedy_policy(q_from_v(mdp, V, gamma))
+            Q = q_from_v(mdp, V, gamma)
+            if gamma == 1.0:
+                tol = max(1e-9, 100.0 * theta) * (1.0 + np.abs(Q).max())
+                return V, greedy_policy_reaching_terminal(mdp, Q, tol)
+            return V, greedy_policy(Q)
     raise RuntimeError(f"value_iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma})")
 
 

@@ -14,6 +14,7 @@ from rlhf_edu.tabular import (
     start_value,
     value_iteration,
 )
+from rlhf_edu.tabular.dp import greedy_policy_reaching_terminal
 
 
 def uniform(mdp):
@@ -127,3 +128,22 @@ def test_policy_rows_must_sum_to_one():
         policy_evaluation(mdp, bad, 1.0)
     with pytest.raises(ValueError, match="shape"):
         policy_evaluation(mdp, np.full((16, 3), 1 / 3), 1.0)
+
+
+def test_value_iteration_at_gamma_1_on_slippery_8x8_lake_reaches_the_goal():
+    # All Q* of a safe tile are within 1e-9 at gamma = 1 (the goal is reached "eventually" by
+    # every careful action); plain argmax took LEFT in dozens of states and never arrived.
+    lake = TabularMDP.from_gymnasium(gym.make("FrozenLake8x8-v1"))
+    V, policy = value_iteration(lake, 1.0, 1e-10)
+    eventually = start_value(lake, finite_horizon_evaluation(lake, policy, 5000))
+    assert eventually == pytest.approx(start_value(lake, V), abs=1e-3)
+    assert start_value(lake, finite_horizon_evaluation(lake, policy, 200)) > 0.85
+
+
+def test_greedy_policy_reaching_terminal_uses_only_best_actions():
+    mdp = sb_gridworld_4x4()
+    V, _ = value_iteration(mdp, 0.9)
+    Q = q_from_v(mdp, V, 0.9)
+    policy = greedy_policy_reaching_terminal(mdp, Q, 1e-9)
+    chosen = Q[np.arange(16), policy.argmax(axis=1)]
+    np.testing.assert_allclose(chosen, Q.max(axis=1), atol=1e-9)
