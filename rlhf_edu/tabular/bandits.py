@@ -13,11 +13,16 @@ explore), or by the upper confidence bound
 The gradient bandit keeps preferences ``H(a)``, acts with ``pi = softmax(H)`` and climbs the
 expected reward:  ``H(a) <- H(a) + alpha * (R - baseline) * (1[a = A_t] - pi(a))``.
 
-``run_testbed`` runs one method on ``n_runs`` bandit problems at once (vectorised over runs), which
-is how Figure 2.2's 2000 runs x 1000 steps take about a second.
+``bandit_testbed_loop`` runs an action-value agent on ``n_runs`` bandit problems at once (vectorised
+over runs): the agent is an action-selection rule ``select_actions(Q, N, t, rng)``
+(``epsilon_greedy_actions`` or ``ucb_actions``) plus the update ``update_action_values``; that is
+how Figure 2.2's 2000 runs x 1000 steps take about a second. ``run_testbed`` names a method and
+its settings and also runs the gradient bandit.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -58,6 +63,84 @@ def gradient_bandit_update(H: np.ndarray, a: int, r: float, baseline: float, alp
     one_hot = np.zeros_like(H)
     one_hot[a] = 1.0
     H += alpha * (r - baseline) * (one_hot - pi)
+
+
+# ----------------------------------------------------- pure pieces, vectorised over runs
+def epsilon_greedy_actions(Q: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """An epsilon-greedy arm for every run: ``Q`` (n_runs, k) -> actions (n_runs,) of ints.
+
+    Draws, in this order (so a seeded run repeats draw for draw): ``rng.random((n_runs, k))`` to
+    break ties among each row's maxima at random (the greedy arm is the maximal entry with the
+    largest draw), ``rng.random(n_runs) < epsilon`` to decide who explores, and
+    ``rng.integers(k, size=n_runs)`` for the explorers' arms.
+    """
+    return epsilon_greedy_rows(np.asarray(Q), epsilon, rng)
+
+
+def ucb_actions(Q: np.ndarray, N: np.ndarray, t: int, c: float) -> np.ndarray:
+    """The UCB arm for every run at step ``t`` (1-based): ``Q``, ``N`` (n_runs, k) -> (n_runs,).
+
+    ``argmax_a Q[a] + c * sqrt(ln t / N[a])`` per row, with untried arms (``N = 0``) maximal, so
+    each row takes its lowest-numbered untried arm first, like ``ucb_action`` (S&B eq. 2.10).
+    """
+    Q, N = np.asarray(Q, dtype=np.float64), np.asarray(N, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        upper_bounds = Q + c * np.sqrt(np.log(t) / N)
+    upper_bounds[N == 0] = np.inf  # untried arms are maximal
+    return np.argmax(upper_bounds, axis=1)
+
+
+def update_action_values(
+    Q: np.ndarray, N: np.ndarray, actions: np.ndarray, rewards: np.ndarray, alpha: float | None
+) -> None:
+    """In place, one pull per run: ``N[i, A_i] += 1``, ``Q[i, A_i] += step * (R_i - Q[i, A_i])``.
+
+    ``step = 1 / N[i, A_i]`` (sample average, S&B eq. 2.3) when ``alpha`` is None, else ``alpha``
+    (constant step, eq. 2.5). ``Q``, ``N``: (n_runs, k); ``actions``, ``rewards``: (n_runs,).
+    """
+    runs = np.arange(Q.shape[0])
+    N[runs, actions] += 1
+    step = 1.0 / N[runs, actions] if alpha is None else alpha
+    Q[runs, actions] += step * (rewards - Q[runs, actions])
+
+
+def bandit_testbed_loop(
+    select_actions: Callable[[np.ndarray, np.ndarray, int, np.random.Generator], np.ndarray],
+    n_runs: int,
+    n_steps: int,
+    seed: int,
+    *,
+    k: int = 10,
+    initial_value: float = 0.0,
+    alpha: float | None = None,
+    q_star_mean: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """An action-value agent on ``n_runs`` testbed problems for ``n_steps`` steps (Figure 2.2).
+
+    The problems are ``BanditTestbed(k=k, n_runs=n_runs, seed=seed, mean=q_star_mean)``; the
+    agent's random numbers come from one generator ``rng = np.random.default_rng((seed, 1))``.
+    ``Q`` starts at ``initial_value`` and ``N`` at 0, both (n_runs, k). At each step
+    ``t = 1, ..., n_steps``: ``actions = select_actions(Q, N, t, rng)``,
+    ``rewards = testbed.pull(actions)`` (``rewards[i]`` is R_t of run i), then
+    ``update_action_values(Q, N, actions, rewards, alpha)``.
+
+    Returns:
+        ``(average_reward, optimal_fraction)``, each shape (n_steps,): the reward averaged over
+        runs at each step, and the fraction of runs whose action was the true best arm.
+    """
+    testbed = BanditTestbed(k=k, n_runs=n_runs, seed=seed, mean=q_star_mean)
+    rng = np.random.default_rng((seed, 1))
+    Q = np.full((n_runs, k), float(initial_value))  # (n_runs, k)
+    N = np.zeros((n_runs, k))
+    average_reward = np.zeros(n_steps)
+    optimal_fraction = np.zeros(n_steps)
+    for t in range(n_steps):
+        actions = select_actions(Q, N, t + 1, rng)  # (n_runs,)
+        rewards = testbed.pull(actions)  # (n_runs,)
+        update_action_values(Q, N, actions, rewards, alpha)
+        average_reward[t] = rewards.mean()
+        optimal_fraction[t] = np.mean(actions == testbed.optimal_action)
+    return average_reward, optimal_fraction
 
 
 # ------------------------------------------------------------------ one agent, one bandit
@@ -169,37 +252,34 @@ def run_testbed(
         alpha = check_alpha(alpha)
     if method == "gradient" and alpha is None:
         raise ValueError("alpha must be given (in (0, 1]) for the gradient bandit")
+    if method == "epsilon_greedy":
+        return bandit_testbed_loop(
+            lambda Q, N, t, rng: epsilon_greedy_actions(Q, epsilon, rng),
+            n_runs, n_steps, seed, k=k, initial_value=initial_value, alpha=alpha,
+            q_star_mean=q_star_mean,
+        )  # fmt: skip
+    if method == "ucb":
+        return bandit_testbed_loop(
+            lambda Q, N, t, rng: ucb_actions(Q, N, t, c),
+            n_runs, n_steps, seed, k=k, initial_value=initial_value, alpha=alpha,
+            q_star_mean=q_star_mean,
+        )  # fmt: skip
     testbed = BanditTestbed(k=k, n_runs=n_runs, seed=seed, mean=q_star_mean)
     rng = np.random.default_rng((seed, 1))
     runs = np.arange(n_runs)
-    Q = np.full((n_runs, k), float(initial_value))  # (n_runs, k)
-    N = np.zeros((n_runs, k))
-    H = np.zeros((n_runs, k))
+    H = np.zeros((n_runs, k))  # preferences
     average_reward_so_far = np.zeros(n_runs)
     mean_reward = np.zeros(n_steps)
     optimal_fraction = np.zeros(n_steps)
     for t in range(n_steps):
-        if method == "epsilon_greedy":
-            actions = epsilon_greedy_rows(Q, epsilon, rng)  # random tie-breaking among maxima
-        elif method == "ucb":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                upper = Q + c * np.sqrt(np.log(t + 1) / N)
-            upper[N == 0] = np.inf  # untried arms are maximal
-            actions = np.argmax(upper, axis=1)
-        else:
-            pi = softmax(H)  # (n_runs, k)
-            actions = (pi.cumsum(axis=1) > rng.random((n_runs, 1))).argmax(axis=1)
+        pi = softmax(H)  # (n_runs, k)
+        actions = (pi.cumsum(axis=1) > rng.random((n_runs, 1))).argmax(axis=1)
         rewards = testbed.pull(actions)  # (n_runs,)
-        if method == "gradient":
-            average_reward_so_far += (rewards - average_reward_so_far) / (t + 1)
-            baseline_value = average_reward_so_far if baseline else 0.0
-            one_hot = np.zeros((n_runs, k))
-            one_hot[runs, actions] = 1.0
-            H += alpha * (rewards - baseline_value)[:, None] * (one_hot - pi)
-        else:
-            N[runs, actions] += 1
-            step = 1.0 / N[runs, actions] if alpha is None else alpha
-            Q[runs, actions] += step * (rewards - Q[runs, actions])
+        average_reward_so_far += (rewards - average_reward_so_far) / (t + 1)
+        baseline_value = average_reward_so_far if baseline else 0.0
+        one_hot = np.zeros((n_runs, k))
+        one_hot[runs, actions] = 1.0
+        H += alpha * (rewards - baseline_value)[:, None] * (one_hot - pi)
         mean_reward[t] = rewards.mean()
         optimal_fraction[t] = np.mean(actions == testbed.optimal_action)
     return mean_reward, optimal_fraction
@@ -211,9 +291,13 @@ __all__ = [
     "GradientBanditAgent",
     "UCBAgent",
     "check_rng",
+    "epsilon_greedy_actions",
     "gradient_bandit_update",
     "run_testbed",
     "sample_average_update",
     "softmax",
+    "bandit_testbed_loop",
     "ucb_action",
+    "ucb_actions",
+    "update_action_values",
 ]

@@ -13,6 +13,12 @@ from rlhf_edu.tabular import (
     softmax,
     ucb_action,
 )
+from rlhf_edu.tabular.bandits import (
+    bandit_testbed_loop,
+    epsilon_greedy_actions,
+    ucb_actions,
+    update_action_values,
+)
 
 
 def test_sample_average_update_is_the_running_mean():
@@ -89,3 +95,29 @@ def test_testbed_bad_arguments_raise(kwargs, match):
         run_testbed("epsilon_greedy", **args)
     with pytest.raises(ValueError, match="method"):
         run_testbed("thompson", 2, 2, 0)
+
+
+def test_ucb_actions_agree_with_ucb_action_row_by_row():
+    rng = np.random.default_rng(0)
+    Q = rng.normal(size=(40, 5))
+    N = rng.integers(0, 4, size=(40, 5)).astype(float)
+    want = [ucb_action(Q[i], N[i], 7, 1.5) for i in range(40)]
+    np.testing.assert_array_equal(ucb_actions(Q, N, 7, 1.5), want)
+
+
+def test_update_action_values_keeps_a_running_mean_per_run_and_arm():
+    Q, N = np.zeros((2, 3)), np.zeros((2, 3))
+    update_action_values(Q, N, np.array([1, 2]), np.array([1.0, 4.0]), None)
+    update_action_values(Q, N, np.array([1, 0]), np.array([3.0, -1.0]), None)
+    np.testing.assert_allclose(Q, [[0, 2, 0], [-1, 0, 4]])
+    np.testing.assert_allclose(N, [[0, 2, 0], [1, 0, 1]])
+    update_action_values(Q, N, np.array([1, 0]), np.array([4.0, 1.0]), 0.5)
+    np.testing.assert_allclose(Q[:, :2], [[0, 3], [0, 0]])
+
+
+def test_testbed_loop_with_epsilon_greedy_actions_is_run_testbed():
+    select = lambda Q, N, t, rng: epsilon_greedy_actions(Q, 0.1, rng)  # noqa: E731
+    got = bandit_testbed_loop(select, 50, 100, 4)
+    want = run_testbed("epsilon_greedy", 50, 100, 4, epsilon=0.1)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
