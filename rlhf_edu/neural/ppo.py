@@ -1,18 +1,30 @@
 """Proximal Policy Optimization (Schulman et al. 2017) with GAE, on gymnasium vector envs.
 
 Each update collects ``n_steps`` steps from each of ``n_envs`` envs with the current policy
-``pi_old``, computes advantages ``A_t`` with GAE (``rlhf_edu.neural.returns``), and then takes
-``n_epochs`` passes of minibatch gradient steps on
+``pi_old`` (the action ``A_t`` taken in ``S_t`` is followed by the reward ``R_{t+1}``; in code
+``rewards[t]`` holds ``R_{t+1}``), computes advantages ``A_t`` and lambda-returns
+``G_t = A_t + V_old(S_t)`` with GAE (``rlhf_edu.neural.returns``), and then takes ``n_epochs``
+passes of minibatch gradient steps (``ppo_update``) on
 
     logprob_ratio       rho_t = pi(a_t | s_t) / pi_old(a_t | s_t)
     clipped_objective   L_clip = E[ min(rho_t A_t, clip(rho_t, 1 - eps, 1 + eps) A_t) ]
-    loss = -L_clip + value_coef * E[(V(s_t) - R_t)^2] - entropy_coef * E[H(pi(. | s_t))]
+    value_loss          L_V = 0.5 * E[(V(s_t) - G_t)^2]
+    loss = -L_clip + value_coef * L_V - entropy_coef * E[H(pi(. | s_t))]
 
-The clip removes the incentive to move ``rho_t`` outside ``[1 - eps, 1 + eps]``, so many epochs on
-one batch do not push the policy far from the one that collected it. The details that matter
-(from "The 37 implementation details of PPO"): advantage normalisation per minibatch, orthogonal
-init, Adam with eps 1e-5, learning-rate annealing, gradient-norm clipping, optional value
-clipping, and bootstrapping truncated episodes from ``V(final_obs)`` (``rlhf_edu.neural.rollout``).
+so the squared error ``E[(V - G)^2]`` has weight ``value_coef / 2`` in the loss (CleanRL's
+convention; with the default ``value_coef = 0.5``, a weight of 0.25). ``pi_old``'s log-probs are
+constants: they come from the rollout, computed without gradient.
+
+The clip removes the *incentive* to move ``rho_t`` outside ``[1 - eps, 1 + eps]`` (the clipped
+samples pass no gradient); it does not bound ``rho_t``: the other samples' gradient steps, shared
+weights and Adam's momentum still move it, and after many epochs ratios beyond the clip range are
+common (``clip_fraction`` in the history counts them). The details that matter (from "The 37
+implementation details of PPO"): advantage normalisation per minibatch, orthogonal init, Adam
+with eps 1e-5, learning-rate annealing, gradient-norm clipping, optional value clipping, and
+bootstrapping truncated episodes from ``V(final_obs)`` (``rlhf_edu.neural.rollout``).
+
+``train(..., parts={"compute_gae": f, "update": g})`` runs the same loop with your own GAE and
+minibatch update (notebook 07 passes the student's functions this way).
 
 Defaults follow rl-baselines3-zoo's tuned CartPole-v1 settings (8 envs x 32 steps, 20 epochs,
 gamma 0.98, lambda 0.8, learning rate annealed linearly) except for a twice larger learning
@@ -138,12 +150,45 @@ def value_loss(
     old_values: torch.Tensor | None = None,
     clip_coef: float | None = None,
 ) -> torch.Tensor:
-    """``0.5 E[(V - R)^2]``; with ``clip_coef``, the max of that and the clipped-V version."""
+    """``0.5 E[(V - G)^2]`` (a scalar); with ``clip_coef`` (and ``old_values``), the elementwise
+    max of that squared error and the one of ``V_clip = V_old + clip(V - V_old, -eps, eps)``,
+    PPO's pessimistic value clipping (CleanRL, "The 37 implementation details", detail 9)."""
     squared_error = (values - returns) ** 2
     if clip_coef is not None and old_values is not None:
         clipped_values = old_values + torch.clamp(values - old_values, -clip_coef, clip_coef)
         squared_error = torch.max(squared_error, (clipped_values - returns) ** 2)
     return 0.5 * squared_error.mean()
+
+
+def categorical_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """``H(pi(. | s)) = -sum_a pi(a | s) log pi(a | s)`` per row, from logits ``(N, n_actions)``
+    -> ``(N,)``, in nats; computed with ``log_softmax`` so large logits do not overflow."""
+    log_pi = torch.log_softmax(logits, dim=-1)
+    return -(log_pi.exp() * log_pi).sum(-1)
+
+
+def normalize_advantages(advantages: torch.Tensor) -> torch.Tensor:
+    """``(A - mean(A)) / (std(A) + 1e-8)`` over a minibatch (``std`` Bessel-corrected, torch's
+    default); a minibatch of one sample is returned unchanged (its std is undefined)."""
+    if advantages.numel() <= 1:
+        return advantages
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+
+def first_epoch_policy_loss(
+    logits: torch.Tensor, actions: torch.Tensor, advantages: torch.Tensor, clip_coef: float
+) -> torch.Tensor:
+    """PPO's clipped loss at the first step of an update, where ``pi_old`` is the current policy:
+    the old log-probs come from the same forward pass, *detached* (``pi_old`` is a constant).
+
+    logits ``(N, n_actions)``, actions ``(N,)``, advantages ``(N,)`` -> a scalar whose value is
+    ``-mean(A)`` and whose gradient is the policy gradient ``-mean(A grad log pi(a | s))``.
+    Without the ``detach`` the ratio is ``exp(x - x) = 1`` with a zero gradient: nothing learns.
+    """
+    log_pi = torch.log_softmax(logits, dim=-1)
+    new_logprobs = log_pi.gather(-1, actions[:, None]).squeeze(-1)
+    old_logprobs = new_logprobs.detach()
+    return clipped_surrogate_loss(new_logprobs, old_logprobs, advantages, clip_coef)
 
 
 #: The per-minibatch diagnostics that ``train`` averages over an update and logs.
@@ -211,11 +256,112 @@ def explained_variance(
         return float(1.0 - var_errors / var_returns)
 
 
+#: The keys of a flattened batch (``ppo_update``'s ``batch``), each a tensor with ``batch_size``
+#: rows: observations ``(B, obs_dim)``, then ``(B,)`` each.
+BATCH_KEYS = ("obs", "actions", "logprobs", "values", "advantages", "returns")
+
+
+def ppo_update(
+    net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: dict[str, torch.Tensor],
+    config: PPOConfig,
+    generator: torch.Generator,
+) -> dict[str, list[float]]:
+    """PPO's update on one rollout: ``n_epochs`` passes, each over a fresh random permutation of
+    the batch cut into minibatches of ``minibatch_size``; one Adam step per minibatch.
+
+    Per minibatch (indices ``mb``): log-probs and entropies from ``net.logits(obs[mb])``;
+    advantages normalised over the minibatch (if ``config.normalize_advantages``); loss
+    ``clipped_surrogate_loss + value_coef * value_loss(V, G, V_old, clip_value_coef)
+    - entropy_coef * mean entropy``; gradient norm clipped to ``max_grad_norm``; a step.
+    Stops the remaining epochs once an epoch's mean approx-KL exceeds ``config.target_kl``.
+
+    RNG: exactly one ``torch.randperm(batch_size, generator=generator)`` per epoch, nothing else,
+    so a seeded generator makes the update deterministic.
+
+    Args:
+        net: an ``ActorCritic`` (``net.logits(obs)`` ``(B, n_actions)``, ``net.value(obs)`` ``(B,)``).
+        optimizer: the optimizer over ``net``'s parameters (its learning rate already set).
+        batch: ``BATCH_KEYS`` -> tensors with ``batch_size`` rows, from the rollout (no gradient).
+        config: the ``PPOConfig`` whose update fields are read.
+        generator: the torch generator of the minibatch permutations.
+
+    Returns:
+        per-minibatch diagnostics, each computed from its forward pass before its step:
+        ``{name: [one float per minibatch]}`` for the names in ``DIAGNOSTICS``.
+    """
+    batch_size = int(batch["actions"].shape[0])
+    diagnostics: dict[str, list[float]] = {k: [] for k in DIAGNOSTICS}
+    n_minibatches = max(1, batch_size // config.minibatch_size)
+    for _epoch in range(config.n_epochs):
+        order = torch.randperm(batch_size, generator=generator)
+        for start in range(0, batch_size, config.minibatch_size):
+            mb = order[start : start + config.minibatch_size]
+            logits = net.logits(batch["obs"][mb])
+            new_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, batch["actions"][mb, None])
+            new_logprobs = new_logprobs.squeeze(-1)
+            advantages = batch["advantages"][mb]
+            if config.normalize_advantages:
+                advantages = normalize_advantages(advantages)
+            policy_loss = clipped_surrogate_loss(
+                new_logprobs, batch["logprobs"][mb], advantages, config.clip_coef
+            )
+            new_values = net.value(batch["obs"][mb])
+            critic_loss = value_loss(
+                new_values, batch["returns"][mb], batch["values"][mb], config.clip_value_coef
+            )
+            entropy = categorical_entropy(logits).mean()
+            loss = policy_loss + config.value_coef * critic_loss - config.entropy_coef * entropy
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), config.max_grad_norm)
+            optimizer.step()
+            log_ratio = (new_logprobs - batch["logprobs"][mb]).detach()
+            diagnostics["policy_loss"].append(policy_loss.item())
+            diagnostics["value_loss"].append(critic_loss.item())
+            diagnostics["entropy"].append(entropy.item())
+            diagnostics["approx_kl"].append(approx_kl(log_ratio))
+            diagnostics["clip_fraction"].append(clip_fraction(log_ratio, config.clip_coef))
+            diagnostics["value_clip_fraction"].append(
+                value_clip_fraction(new_values, batch["values"][mb], config.clip_value_coef)
+            )
+        epoch_kl = float(np.mean(diagnostics["approx_kl"][-n_minibatches:]))
+        if config.target_kl is not None and epoch_kl > config.target_kl:
+            break  # CleanRL's early stop: the policy moved far enough from pi_old
+    return diagnostics
+
+
+#: What ``train``'s ``parts`` may replace, and the library's versions.
+PARTS = ("compute_gae", "update")
+
+
+def check_parts(parts: dict[str, Callable] | None) -> dict[str, Callable]:
+    """``parts`` with the library's defaults filled in; raise on an unknown name or a non-callable."""
+    defaults: dict[str, Callable] = {"compute_gae": compute_gae, "update": ppo_update}
+    if parts is None:
+        return defaults
+    if not isinstance(parts, dict):
+        raise TypeError(f"parts must be a dict of {PARTS} -> callables, got {type(parts).__name__}")
+    for name, fn in parts.items():
+        if name not in defaults:
+            raise ValueError(f"parts: unknown part {name!r}; allowed: {', '.join(PARTS)}")
+        if not callable(fn):
+            raise TypeError(f"parts[{name!r}] must be callable, got {type(fn).__name__}")
+    return {**defaults, **parts}
+
+
+def mean_or_nan(values: list[float] | None) -> float:
+    """The mean of a diagnostic's per-minibatch values; NaN when there are none."""
+    return float(np.mean(values)) if values else float("nan")
+
+
 def train(
     env_id: str,
     config: PPOConfig | None = None,
     seed: int = 0,
     callback: Callable[[PolicyAgent, int], bool | None] | None = None,
+    parts: dict[str, Callable] | None = None,
 ) -> TrainResult:
     """Train a PPO agent on ``env_id``.
 
@@ -225,6 +371,9 @@ def train(
         seed: seeds torch, the envs (env ``i`` gets ``seed + i``) and action sampling.
         callback: called as ``callback(agent, env_steps)`` after every update; return ``False``
             to stop training early (used by the benchmark to evaluate on a schedule).
+        parts: replace pieces of the loop by your own functions, with the library's signatures:
+            ``"compute_gae"`` (``rlhf_edu.neural.returns.compute_gae``) and ``"update"``
+            (``ppo_update``; the diagnostics it does not return are logged as NaN).
 
     Returns:
         ``TrainResult(agent, history)``; history rows per update: ``env_steps``, ``update``,
@@ -238,6 +387,7 @@ def train(
     config = PPOConfig() if config is None else config
     if not isinstance(config, PPOConfig):
         raise TypeError(f"config must be a PPOConfig, got {type(config).__name__}")
+    parts = check_parts(parts)
     seed = seed_everything(seed)
     obs_dim, n_actions = env_spaces(env_id, "PPO")
     agent = PolicyAgent(
@@ -268,73 +418,37 @@ def train(
                 optimizer.param_groups[0]["lr"] = learning_rate
             rollout, obs = collect_rollout(envs, net, obs, config.n_steps, config.gamma, stats)
             env_steps += batch_size
-            advantages, returns = compute_gae(
-                rollout.rewards,
-                rollout.values,
-                rollout.dones,
-                rollout.last_value,
-                config.gamma,
-                config.gae_lambda,
-            )
-            b_obs = rollout.obs.reshape(batch_size, obs_dim)
-            b_actions = rollout.actions.reshape(batch_size)
-            b_logprobs = rollout.logprobs.reshape(batch_size)
-            b_values = rollout.values.reshape(batch_size)
-            b_advantages = advantages.reshape(batch_size)
-            b_returns = returns.reshape(batch_size)
-            diagnostics: dict[str, list[float]] = {k: [] for k in DIAGNOSTICS}
-            for _epoch in range(config.n_epochs):
-                order = torch.randperm(batch_size, generator=generator)
-                for start in range(0, batch_size, config.minibatch_size):
-                    mb = order[start : start + config.minibatch_size]
-                    mb_obs = b_obs[mb]
-                    log_pi = torch.log_softmax(net.logits(mb_obs), dim=-1)
-                    new_logprobs = log_pi.gather(-1, b_actions[mb, None]).squeeze(-1)
-                    mb_advantages = b_advantages[mb]
-                    if config.normalize_advantages and len(mb) > 1:
-                        mb_advantages = (mb_advantages - mb_advantages.mean()) / (
-                            mb_advantages.std() + 1e-8
-                        )
-                    policy_loss = clipped_surrogate_loss(
-                        new_logprobs, b_logprobs[mb], mb_advantages, config.clip_coef
-                    )
-                    new_values = net.value(mb_obs)
-                    critic_loss = value_loss(
-                        new_values, b_returns[mb], b_values[mb], config.clip_value_coef
-                    )
-                    entropy = -(log_pi.exp() * log_pi).sum(-1).mean()
-                    loss = (
-                        policy_loss
-                        + config.value_coef * critic_loss
-                        - config.entropy_coef * entropy
-                    )
-                    check_finite_loss("policy_loss", policy_loss, update, checkpoint)
-                    check_finite_loss("value_loss", critic_loss, update, checkpoint)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(net.parameters(), config.max_grad_norm)
-                    optimizer.step()
-                    # diagnostics of this minibatch, from its forward pass before the step
-                    log_ratio = (new_logprobs - b_logprobs[mb]).detach()
-                    diagnostics["policy_loss"].append(policy_loss.item())
-                    diagnostics["value_loss"].append(critic_loss.item())
-                    diagnostics["entropy"].append(entropy.item())
-                    diagnostics["approx_kl"].append(approx_kl(log_ratio))
-                    diagnostics["clip_fraction"].append(clip_fraction(log_ratio, config.clip_coef))
-                    diagnostics["value_clip_fraction"].append(
-                        value_clip_fraction(new_values, b_values[mb], config.clip_value_coef)
-                    )
-                n_minibatches = batch_size // config.minibatch_size
-                epoch_kl = float(np.mean(diagnostics["approx_kl"][-n_minibatches:]))
-                if config.target_kl is not None and epoch_kl > config.target_kl:
-                    break  # CleanRL's early stop: the policy moved far enough from pi_old
+            with torch.no_grad():
+                advantages, returns = parts["compute_gae"](
+                    rollout.rewards,
+                    rollout.values,
+                    rollout.dones,
+                    rollout.last_value,
+                    config.gamma,
+                    config.gae_lambda,
+                )
+            batch = {
+                "obs": rollout.obs.reshape(batch_size, obs_dim),
+                "actions": rollout.actions.reshape(batch_size),
+                "logprobs": rollout.logprobs.reshape(batch_size),
+                "values": rollout.values.reshape(batch_size),
+                "advantages": advantages.reshape(batch_size),
+                "returns": returns.reshape(batch_size),
+            }
+            # a NaN/inf reward makes the targets, and so both losses, NaN: stop before any step
+            for name, targets in (("value_loss", batch["returns"]), ("policy_loss", advantages)):
+                check_finite_loss(name, targets.sum(), update, checkpoint)
+            diagnostics = parts["update"](net, optimizer, batch, config, generator)
+            for name in ("policy_loss", "value_loss"):  # a loss that diverged during the epochs
+                losses = torch.tensor(diagnostics.get(name, []), dtype=torch.float64)
+                check_finite_loss(name, losses.sum(), update, checkpoint)
             episode_returns = [ret for ret, _ in rollout.episodes]
             history.log(
                 env_steps=env_steps,
                 update=update,
                 episode_return=float(np.mean(episode_returns)) if episode_returns else None,
-                **{k: float(np.mean(v)) for k, v in diagnostics.items()},  # over every minibatch
-                explained_variance=explained_variance(b_values, b_returns),
+                **{k: mean_or_nan(diagnostics.get(k)) for k in DIAGNOSTICS},  # every minibatch
+                explained_variance=explained_variance(batch["values"], batch["returns"]),
                 learning_rate=learning_rate,
             )
             if config.checkpoint_dir and update % config.checkpoint_every == 0:
@@ -349,12 +463,19 @@ def train(
 
 __all__ = [
     "ACROBOT_CONFIG",
+    "BATCH_KEYS",
     "DIAGNOSTICS",
+    "PARTS",
     "PPOConfig",
     "approx_kl",
+    "categorical_entropy",
+    "check_parts",
     "clip_fraction",
     "clipped_surrogate_loss",
     "explained_variance",
+    "first_epoch_policy_loss",
+    "normalize_advantages",
+    "ppo_update",
     "train",
     "value_clip_fraction",
     "value_loss",

@@ -83,10 +83,11 @@ def curve_on_grid(
 ) -> np.ndarray:
     """Resample a run's episode returns onto fixed env-step ``grid`` points, so runs (seeds) can
     be averaged: each point is the mean of the returns logged since the previous point (the last
-    value carried forward where none was logged; 0 before the first)."""
+    value carried forward where none was logged; NaN before the first log, which a plot leaves
+    blank: no episode has ended yet, so there is no return to show)."""
     pairs = [(x, y) for x, y in zip(env_steps, returns) if y is not None]
-    out = np.zeros(len(grid))
-    previous, last = -np.inf, 0.0
+    out = np.full(len(grid), np.nan)
+    previous, last = -np.inf, np.nan
     for i, point in enumerate(grid):
         window = [y for x, y in pairs if previous < x <= point]
         if window:
