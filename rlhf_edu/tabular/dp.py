@@ -68,6 +68,59 @@ def q_from_v(mdp: TabularMDP, V: np.ndarray, gamma: float) -> np.ndarray:
     return Q
 
 
+def bellman_optimality_backup(mdp: TabularMDP, V: np.ndarray, gamma: float) -> np.ndarray:
+    """The Bellman optimality operator: ``(T V)(s) = max_a [R(s, a) + gamma sum_s' P(s'|s, a) V(s')]``.
+
+    Terminal states get 0 (``q_from_v`` treats ``V`` as 0 there). Shape (S,).
+    """
+    return q_from_v(mdp, V, gamma).max(axis=1)
+
+
+def bellman_contraction_sides(
+    mdp: TabularMDP, V1: np.ndarray, V2: np.ndarray, gamma: float
+) -> tuple[float, float]:
+    """Both sides of the contraction bound ``||T V1 - T V2||_inf <= gamma ||V1 - V2||_inf``.
+
+    ``T`` is ``bellman_optimality_backup``. Since ``|max_a f(a) - max_a g(a)| <= max_a |f - g|``
+    and each ``P[s, a]`` averages, every entry of ``T V1 - T V2`` is at most
+    ``gamma max_s' |V1(s') - V2(s')|`` in size (S&B Section 4.4; Bertsekas's contraction
+    argument), which is why value iteration converges from any start.
+
+    Returns:
+        ``(lhs, rhs)`` = ``(max_s |T V1 - T V2|, gamma * max_s |V1 - V2|)`` as floats.
+    """
+    lhs = np.max(
+        np.abs(
+            bellman_optimality_backup(mdp, V1, gamma) - bellman_optimality_backup(mdp, V2, gamma)
+        )
+    )
+    rhs = gamma * np.max(
+        np.abs(np.asarray(V1, dtype=np.float64) - np.asarray(V2, dtype=np.float64))
+    )
+    return float(lhs), float(rhs)
+
+
+def improve_policy(Q: np.ndarray, actions: np.ndarray | None) -> np.ndarray:
+    """Greedy improvement that keeps the current action while it is still among the best.
+
+    ``actions`` (S,) are the current policy's actions (None on the first improvement). A state
+    keeps its action when ``Q[s, actions[s]] >= max_a Q[s, a] - 1e-9 (1 + max |Q|)``; otherwise
+    it takes ``argmax_a Q[s, a]`` (first index). Without the "keep" rule two equally good
+    actions can swap forever and policy iteration never stops (S&B Exercise 4.4).
+
+    Returns:
+        (S,) integer actions.
+    """
+    Q = np.asarray(Q, dtype=np.float64)
+    best = Q.argmax(axis=1)
+    if actions is None:
+        return best
+    actions = np.asarray(actions, dtype=np.int64)
+    tol = 1e-9 * (1 + np.abs(Q).max())
+    old_still_best = Q[np.arange(Q.shape[0]), actions] >= Q.max(axis=1) - tol
+    return np.where(old_still_best, actions, best)
+
+
 def greedy_policy(Q: np.ndarray, tol: float = 1e-9) -> np.ndarray:
     """One-hot (S, A) policy choosing, in each state, the first action within ``tol`` of the best."""
     Q = np.asarray(Q, dtype=np.float64)
@@ -185,17 +238,10 @@ def policy_iteration(
     actions = None
     for _ in range(int(max_iterations)):
         V = policy_evaluation(mdp, policy, gamma, theta)
-        Q = q_from_v(mdp, V, gamma)
-        best = Q.argmax(axis=1)
-        if actions is not None:
-            # Exercise 4.4: keep the old action when it is still (within tolerance) the best.
-            old_still_best = Q[np.arange(n_states), actions] >= Q.max(axis=1) - 1e-9 * (
-                1 + np.abs(Q).max()
-            )
-            best = np.where(old_still_best, actions, best)
-            if np.array_equal(best, actions):
-                return V, policy
-        actions = best
+        new_actions = improve_policy(q_from_v(mdp, V, gamma), actions)
+        if actions is not None and np.array_equal(new_actions, actions):
+            return V, policy
+        actions = new_actions
         policy = np.zeros((n_states, n_actions))
         policy[np.arange(n_states), actions] = 1.0
     raise RuntimeError(f"policy_iteration did not stabilise in {max_iterations} iterations")

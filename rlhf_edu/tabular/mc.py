@@ -91,3 +91,23 @@ def mc_control(
         episode_returns.append(sum(rewards))
         lengths.append(len(rewards))
     return tabular_result(Q, episode_returns, lengths)
+
+
+def first_visit_mc_control(
+    env: gym.Env | str, n_episodes: int, gamma: float, epsilon: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """On-policy first-visit MC control with sample averages and a constant epsilon (S&B 5.4).
+
+    The recipe (``mc_control`` with ``alpha=None``): ``Q = N = 0`` of shape (S, A); the agent's
+    generator ``default_rng((seed, AGENT_STREAM))`` with ``AGENT_STREAM = 1``; the env is reset
+    with ``seed`` in the first episode only; each action is ``epsilon_greedy(Q[s], epsilon, rng)``;
+    an episode ends when a step terminated or was truncated; then, for each
+    ``(s, a, G)`` of ``first_visit_returns(states, actions, rewards, gamma)``:
+    ``N[s, a] += 1; Q[s, a] += (G - Q[s, a]) / N[s, a]``.
+
+    Returns:
+        ``(Q, episode_returns)``: (S, A) action values and the undiscounted return of each
+        episode, shape (n_episodes,).
+    """
+    result = mc_control(env, n_episodes, None, gamma, epsilon, seed)
+    return result.Q, result.episode_returns

@@ -14,7 +14,11 @@ from rlhf_edu.tabular import (
     start_value,
     value_iteration,
 )
-from rlhf_edu.tabular.dp import greedy_policy_reaching_terminal
+from rlhf_edu.tabular.dp import (
+    bellman_contraction_sides,
+    greedy_policy_reaching_terminal,
+    improve_policy,
+)
 
 
 def uniform(mdp):
@@ -147,3 +151,23 @@ def test_greedy_policy_reaching_terminal_uses_only_best_actions():
     policy = greedy_policy_reaching_terminal(mdp, Q, 1e-9)
     chosen = Q[np.arange(16), policy.argmax(axis=1)]
     np.testing.assert_allclose(chosen, Q.max(axis=1), atol=1e-9)
+
+
+def test_bellman_optimality_backup_is_a_gamma_contraction():
+    rng = np.random.default_rng(0)
+    mdp = sb_gridworld_5x5()
+    for gamma in (0.0, 0.5, 0.9):
+        for _ in range(20):
+            V1, V2 = rng.normal(size=(2, 25)) * 10
+            lhs, rhs = bellman_contraction_sides(mdp, V1, V2, gamma)
+            assert lhs <= rhs + 1e-12
+    # a constant shift moves every backed-up value by exactly gamma * shift (no terminal states)
+    V = rng.normal(size=25)
+    lhs, rhs = bellman_contraction_sides(mdp, V, V + 3.0, 0.9)
+    assert lhs == pytest.approx(rhs) == pytest.approx(2.7)
+
+
+def test_improve_policy_keeps_an_action_that_is_still_among_the_best():
+    Q = np.array([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0], [3.0, 0.0, 1.0]])
+    np.testing.assert_array_equal(improve_policy(Q, None), [0, 1, 0])
+    np.testing.assert_array_equal(improve_policy(Q, np.array([1, 2, 2])), [1, 2, 0])
