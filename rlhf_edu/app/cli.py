@@ -1,4 +1,4 @@
-"""The ``rlhf-edu`` command line: demo, assign, grade, train, label.
+"""The ``rlhf-edu`` command line: demo, assign, grade, train, experiment, label.
 
 Each subcommand's arguments are declared here, in one readable place; the work is done by a
 ``run_*(args) -> int`` function in the module that owns the concept (imported only when the
@@ -272,6 +272,23 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--out", type=Path, default=None, help="where to save the agent and plots")
     agent.add_argument("--seed", type=_seed, default=0)
     agent.set_defaults(func=_handler("rlhf_edu.app.train_agent:run_train_agent"))
+
+    # experiment ---------------------------------------------------------------------------------
+    from rlhf_edu.app.experiments import EXPERIMENTS
+
+    experiment = commands.add_parser(
+        "experiment",
+        help="run a multi-seed study: results.json and plots in a folder",
+        description="Run one of the course's multi-seed studies; it writes OUT/results.json and "
+        "its plots. Studies: "
+        + "; ".join(f"{name}: {text}" for name, (_, text) in EXPERIMENTS.items()),
+    )
+    experiment.add_argument("name", choices=sorted(EXPERIMENTS), help="which study")
+    experiment.add_argument(
+        "--seeds", type=_positive_int, default=3, help="number of seeds, 0 .. N-1 (default 3)"
+    )
+    experiment.add_argument("--out", type=Path, required=True, help="folder for the results")
+    experiment.set_defaults(func=_handler("rlhf_edu.app.experiments:run_experiment"))
 
     # label --------------------------------------------------------------------------------------
     label = commands.add_parser(

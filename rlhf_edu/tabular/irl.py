@@ -42,15 +42,23 @@ import numpy as np
 
 from rlhf_edu.envs.gridworlds import gridworld_mdp
 from rlhf_edu.envs.mdp import TabularMDP
-from rlhf_edu.tabular.dp import _check_mdp, check_gamma
+from rlhf_edu.tabular.dp import (
+    _check_mdp,
+    check_gamma,
+    policy_evaluation,
+    start_value,
+    value_iteration,
+)
 from rlhf_edu.utils.validation import check_float, check_int
 
 __all__ = [
     "colour_gridworld",
     "feature_expectations",
     "maxent_irl",
+    "optimal_fraction",
     "preference_irl",
     "sample_trajectories",
+    "sample_trajectory_pairs",
     "soft_value_iteration",
     "trajectory_features",
     "trajectory_preference_loss",
@@ -432,3 +440,66 @@ def preference_irl(
         gradient = -(p_wrong[:, None] * diff).mean(axis=0) + l2 * theta
         theta = theta - learning_rate * gradient
     return theta
+
+
+# ---------------------------------------------------------------------------------------------
+# How good is a recovered reward?
+# ---------------------------------------------------------------------------------------------
+
+
+def optimal_fraction(mdp: TabularMDP, reward: np.ndarray, gamma: float) -> float:
+    """``V_true(pi_hat) / V_true(pi*)`` at the start: how well the optimal policy ``pi_hat`` for a
+    recovered ``reward`` ((S,) or (S, A)) does under ``mdp``'s true reward (1.0: optimal).
+
+    A reward is identified only up to shift and scale, and many rewards share an optimal policy;
+    this asks the question that matters: does acting on the recovered reward do what the expert
+    wanted? The ratio needs a positive optimum (true on ``colour_gridworld``, whose goals pay).
+    """
+    mdp = _check_mdp(mdp)
+    gamma = check_gamma(gamma)
+    recovered = TabularMDP(mdp.P, reward_table(mdp, reward), mdp.terminal, initial=mdp.initial)
+    _, policy_hat = value_iteration(recovered, gamma)
+    V_star, _ = value_iteration(mdp, gamma)
+    best = start_value(mdp, V_star)
+    if best <= 0:
+        raise ValueError(f"the optimal start value is {best:.4g}; the fraction needs it > 0")
+    return start_value(mdp, policy_evaluation(mdp, policy_hat, gamma)) / best
+
+
+def sample_trajectory_pairs(
+    mdp: TabularMDP,
+    features: np.ndarray,
+    theta: np.ndarray,
+    n: int,
+    horizon: int,
+    gamma: float,
+    seed: int,
+    scales: Sequence[float] = (0.0, 0.1, 0.3, 1.0),
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``n`` labelled comparisons ``(preferred, rejected)`` of trajectories, as T-REX uses.
+
+    Each trajectory comes from a soft-optimal policy for ``scale * features @ theta`` with a
+    scale drawn from ``scales`` (0: a random walker, 1: the expert), so the pairs span good and
+    bad behaviour. A simulated person prefers ``tau_1`` with the Bradley-Terry probability
+    ``sigmoid(R(tau_1) - R(tau_2))`` of their true discounted returns ``R = trajectory_features .
+    theta``. Draws, in order, per pair: the two scales, each trajectory's seed, the label.
+    """
+    mdp = _check_mdp(mdp)
+    gamma = check_gamma(gamma)
+    phi = feature_table(mdp, features)
+    theta = np.asarray(theta, dtype=np.float64)
+    if theta.shape != (phi.shape[-1],):
+        raise ValueError(f"theta must have shape ({phi.shape[-1]},), got {theta.shape}")
+    n, horizon = check_int("n", n), check_int("horizon", horizon)
+    rng = np.random.default_rng(check_int("seed", seed, low=0))
+    policies = [soft_value_iteration(mdp, scale * phi @ theta, gamma)[2] for scale in scales]
+    pairs = []
+    for _ in range(n):
+        first, second = (
+            sample_trajectories(mdp, policies[i], 1, horizon, int(rng.integers(2**31)))[0]
+            for i in rng.choice(len(policies), 2)
+        )
+        returns = [trajectory_features(mdp, phi, t, gamma) @ theta for t in (first, second)]
+        prefer_first = rng.random() < 1.0 / (1.0 + np.exp(returns[1] - returns[0]))
+        pairs.append((first, second) if prefer_first else (second, first))
+    return pairs

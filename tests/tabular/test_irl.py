@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from rlhf_edu.envs.gridworlds import gridworld_mdp
-from rlhf_edu.envs.mdp import TabularMDP
 from rlhf_edu.tabular import irl
 from rlhf_edu.tabular.dp import policy_evaluation, start_value, value_iteration
 
 GAMMA = 0.9
-
-
-def with_reward(mdp: TabularMDP, reward_per_state: np.ndarray) -> TabularMDP:
-    reward = np.repeat(reward_per_state[:, None], mdp.n_actions, axis=1)
-    return TabularMDP(mdp.P, reward, mdp.terminal, initial=mdp.initial)
-
-
-def optimal_fraction(mdp: TabularMDP, recovered_reward: np.ndarray) -> float:
-    """How well the optimal policy for the recovered reward does under the true reward."""
-    V_star, _ = value_iteration(mdp, GAMMA)
-    _, policy = value_iteration(with_reward(mdp, recovered_reward), GAMMA)
-    return start_value(mdp, policy_evaluation(mdp, policy, GAMMA)) / start_value(mdp, V_star)
 
 
 def test_soft_values_satisfy_the_soft_bellman_equations_and_the_policy_is_exp_q_minus_v():
@@ -77,7 +66,7 @@ def test_maxent_irl_recovers_a_reward_whose_optimal_policy_is_near_optimal(seed)
     theta_hat = irl.maxent_irl(mdp, features, demonstrations, GAMMA, n_iters=200)
     correlation = np.corrcoef(features @ theta_hat, features @ theta)[0, 1]
     assert correlation > 0.9, theta_hat
-    assert optimal_fraction(mdp, features @ theta_hat) >= 0.95
+    assert irl.optimal_fraction(mdp, features @ theta_hat, GAMMA) >= 0.95
     # the bar means something: the uniform random policy is far below it
     V_star, _ = value_iteration(mdp, GAMMA)
     uniform = np.full((mdp.n_states, mdp.n_actions), 1 / mdp.n_actions)
@@ -124,7 +113,7 @@ def test_preferences_over_trajectories_recover_the_reward_too(seed):
         mdp, features, noisy_pairs(mdp, features, theta, 50, seed), GAMMA
     )
     assert np.corrcoef(features @ theta_hat, features @ theta)[0, 1] > 0.9
-    assert optimal_fraction(mdp, features @ theta_hat) >= 0.95
+    assert irl.optimal_fraction(mdp, features @ theta_hat, GAMMA) >= 0.95
 
 
 def test_bad_inputs_name_the_argument():
@@ -167,3 +156,50 @@ def test_the_trajectory_preference_loss_is_bradley_terry_on_returns_and_its_grad
     )
     with pytest.raises(ValueError, match="same shape"):
         irl.trajectory_preference_loss(theta, winners, losers[:3])
+
+
+def test_optimal_fraction_is_one_for_the_true_reward_and_low_for_its_opposite():
+    mdp, features, theta = irl.colour_gridworld(seed=3)
+    assert irl.optimal_fraction(mdp, features @ theta, GAMMA) == pytest.approx(1.0)
+    assert irl.optimal_fraction(mdp, 2.0 * features @ theta + 1.0, GAMMA) == pytest.approx(1.0)
+    assert irl.optimal_fraction(mdp, -(features @ theta), GAMMA) < 0.2
+
+
+def test_trajectory_pairs_are_seeded_and_mostly_prefer_the_higher_true_return():
+    mdp, features, theta = irl.colour_gridworld(seed=1)
+    pairs = irl.sample_trajectory_pairs(mdp, features, theta, 40, 30, GAMMA, seed=7)
+    again = irl.sample_trajectory_pairs(mdp, features, theta, 40, 30, GAMMA, seed=7)
+    assert all(
+        np.array_equal(a, c) and np.array_equal(b, d) for (a, b), (c, d) in zip(pairs, again)
+    )
+
+    def ret(t):
+        return irl.trajectory_features(mdp, features, t, GAMMA) @ theta
+
+    agree = np.mean([ret(w) > ret(lo) for w, lo in pairs])
+    assert len(pairs) == 40 and agree > 0.75
+
+
+def test_trajectory_pairs_name_a_theta_of_the_wrong_shape():
+    mdp, features, _ = irl.colour_gridworld()
+    with pytest.raises(ValueError, match=r"theta must have shape \(4,\)"):
+        irl.sample_trajectory_pairs(mdp, features, np.ones(3), 5, 10, GAMMA, seed=0)
+
+
+def test_irl_experiment_writes_results_and_plots_that_hold_the_lesson(tmp_path, monkeypatch):
+    from rlhf_edu.app import experiment_irl
+    from rlhf_edu.app.cli import main
+
+    monkeypatch.setattr(experiment_irl, "BUDGETS", (5, 50))
+    monkeypatch.setattr(experiment_irl.run_irl_study, "__defaults__", ((5, 50),))
+    assert main(["experiment", "irl", "--seeds", "1", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["budgets"] == [5, 50] and results["seeds"] == [0]
+    for measure in ("reward_correlation", "optimal_fraction"):
+        for method in ("maxent", "trex"):
+            assert len(results[measure][method]["per_seed"]) == 1
+        assert (tmp_path / f"{measure}.png").stat().st_size > 10_000
+    # with 50 answers both methods recover a reward whose optimal policy is near-optimal
+    for method in ("maxent", "trex"):
+        assert results["reward_correlation"][method]["mean"][-1] > 0.9
+        assert results["optimal_fraction"][method]["mean"][-1] >= 0.95

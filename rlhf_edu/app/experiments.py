@@ -1,0 +1,44 @@
+"""``rlhf-edu experiment NAME --seeds N --out DIR``: the course's multi-seed studies.
+
+Each experiment is a module with ``run(args) -> dict`` that writes ``DIR/results.json`` and its
+plots; this module picks it, checks the arguments and prints where everything went. The studies:
+
+- ``irl``: MaxEnt IRL from demonstrations against T-REX from comparisons on the colour
+  gridworld (``rlhf_edu.app.experiment_irl``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from pathlib import Path
+
+#: name -> (module with ``run(args)``, one line for ``--help``)
+EXPERIMENTS: dict[str, tuple[str, str]] = {
+    "irl": (
+        "rlhf_edu.app.experiment_irl",
+        "MaxEnt IRL (demonstrations) vs T-REX (comparisons) on the colour gridworld",
+    ),
+}
+
+
+def run_experiment(args: argparse.Namespace) -> int:
+    """Run ``args.name`` with ``args.seeds`` seeds (0 .. N-1) into ``args.out``."""
+    if args.name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {args.name!r}; known: {', '.join(EXPERIMENTS)}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out must be a folder, but {out} is a file")
+    module_name, _ = EXPERIMENTS[args.name]
+    results = importlib.import_module(module_name).run(args)
+    print(f"experiment {args.name}: {args.seeds} seed(s); results in {out / 'results.json'}")
+    for plot in sorted(out.glob("*.png")):
+        print(f"  plot: {plot}")
+    for measure, by_method in results.items():
+        if not isinstance(by_method, dict):
+            continue
+        for method, value in by_method.items():
+            if isinstance(value, dict) and "mean" in value:  # a measure: mean per budget
+                print(f"  {measure} {method}: {json.dumps(value['mean'])}")
+    return 0
