@@ -129,6 +129,7 @@ def read_frame(fd: int, limit: int = MAX_FRAME_BYTES) -> bytes:
 ALLOWED_DATACLASSES = {
     "rlhf_edu.rlhf.preferences:PreferencePair",
     "rlhf_edu.tabular.td:TabularResult",
+    "rlhf_edu.tabular.result:TabularResult",
 }
 
 

@@ -13,6 +13,8 @@ same updates as ``q_learning_update`` and ``double_q_update``:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from rlhf_edu.core.exploration import epsilon_greedy_rows
@@ -34,6 +36,7 @@ def maximization_bias_experiment(
     n_actions_b: int = 10,
     mean_b: float = -0.1,
     std_b: float = 1.0,
+    update: Callable | None = None,
 ) -> np.ndarray:
     """Fraction of runs choosing *left* in A, per episode: shape (n_episodes,).
 
@@ -42,6 +45,11 @@ def maximization_bias_experiment(
         n_runs, n_episodes: the figure uses 10,000 runs x 300 episodes.
         seed: seeds rewards, exploration and Double Q's coin flips.
         alpha, epsilon, gamma: the book uses 0.1, 0.1, 1.
+        update: optional single-step update to use instead of the vectorised one, with the
+            signature of ``q_learning_update`` (for "q_learning") or ``double_q_update`` (for
+            "double_q_learning"); it is called run by run, on a table per run with rows
+            A = 0 and B = 1 (A's columns past the first two are unused). The random numbers are
+            the same, so a correct ``update`` gives exactly the vectorised result (slower).
     """
     if method not in ("q_learning", "double_q_learning"):
         raise ValueError(f"method must be 'q_learning' or 'double_q_learning', got {method!r}")
@@ -50,26 +58,52 @@ def maximization_bias_experiment(
     rng = np.random.default_rng(check_seed(seed))
     runs = np.arange(n_runs)
     n_tables = 2 if method == "double_q_learning" else 1
-    Q_A = np.zeros((n_tables, n_runs, 2))  # (tables, runs, {left, right})
-    Q_B = np.zeros((n_tables, n_runs, int(n_actions_b)))
+    n_b = int(n_actions_b)
+    # Q[table, run, state, action], state A = 0, B = 1; A uses only the actions {left, right}
+    Q = np.zeros((n_tables, n_runs, 2, max(2, n_b)))
     left_fraction = np.zeros(n_episodes)
     for episode in range(n_episodes):
-        a = epsilon_greedy_rows(Q_A.sum(axis=0), epsilon, rng)  # act on Q1 + Q2 (or Q)
+        a = epsilon_greedy_rows(Q[:, :, 0, :2].sum(axis=0), epsilon, rng)  # act on Q1 + Q2 (or Q)
         went_left = a == LEFT
         left_fraction[episode] = went_left.mean()
-        b = epsilon_greedy_rows(Q_B.sum(axis=0), epsilon, rng)
+        b = epsilon_greedy_rows(Q[:, :, 1, :n_b].sum(axis=0), epsilon, rng)
         reward_b = mean_b + std_b * rng.standard_normal(n_runs)
         # which table each run updates (always 0 for Q-learning)
         first = rng.random(n_runs) < 0.5 if n_tables == 2 else np.ones(n_runs, dtype=bool)
+        first_b = rng.random(n_runs) < 0.5 if n_tables == 2 else first
+        if update is not None:
+            _per_run_updates(update, Q, a, went_left, b, reward_b, first, first_b, alpha, gamma)
+            continue
         sel = np.where(first, 0, 1)  # table being updated
         other = 1 - sel if n_tables == 2 else sel
         # A -> B (left, reward 0, not terminal): bootstrap from B
-        best_b = Q_B[sel, runs].argmax(axis=1)
-        td_target_A = gamma * Q_B[other, runs, best_b]
+        best_b = Q[sel, runs, 1, :n_b].argmax(axis=1)
+        td_target_A = gamma * Q[other, runs, 1, best_b]
         td_target_A = np.where(went_left, td_target_A, 0.0)  # right: terminal, reward 0
-        Q_A[sel, runs, a] += alpha * (td_target_A - Q_A[sel, runs, a])
+        Q[sel, runs, 0, a] += alpha * (td_target_A - Q[sel, runs, 0, a])
         # B -> terminal with reward_b, only for the runs that went left
-        sel_b = np.where(rng.random(n_runs) < 0.5, 0, 1) if n_tables == 2 else sel
-        delta_B = alpha * (reward_b - Q_B[sel_b, runs, b])
-        Q_B[sel_b, runs, b] += np.where(went_left, delta_B, 0.0)
+        sel_b = np.where(first_b, 0, 1)
+        delta_B = alpha * (reward_b - Q[sel_b, runs, 1, b])
+        Q[sel_b, runs, 1, b] += np.where(went_left, delta_B, 0.0)
     return left_fraction
+
+
+def _per_run_updates(update, Q, a, went_left, b, reward_b, first, first_b, alpha, gamma) -> None:
+    """The episode's updates, run by run, with a single-step ``update`` (A = 0, B = 1)."""
+    A, B = 0, 1
+    double = Q.shape[0] == 2
+    for run in range(Q.shape[1]):
+        left = bool(went_left[run])
+        # A -> B (not terminal) if left; A -> end (terminal, reward 0) if right
+        if double:
+            update(Q[0, run], Q[1, run], A, int(a[run]), 0.0, B, not left, alpha, gamma,
+                   bool(first[run]))  # fmt: skip
+        else:
+            update(Q[0, run], A, int(a[run]), 0.0, B, not left, alpha, gamma)
+        if left:  # B -> end with reward_b (terminal: the next state is never read)
+            r = float(reward_b[run])
+            if double:
+                update(Q[0, run], Q[1, run], B, int(b[run]), r, A, True, alpha, gamma,
+                       bool(first_b[run]))  # fmt: skip
+            else:
+                update(Q[0, run], B, int(b[run]), r, A, True, alpha, gamma)

@@ -143,6 +143,181 @@ def double_q_update(
     Q_select[s, a] += alpha * td_error
 
 
+# ------------------------------------------------------------------ one episode each
+# The episode functions share one contract, so a training loop can take any of them:
+#     episode(env, Q, alpha, gamma, epsilon, agent_rng, seed=None) -> (episode_return, n_steps)
+# They reset the env with ``seed`` (None continues its random stream), choose every action with
+# ``epsilon_greedy(Q[s], epsilon, agent_rng)`` (two uniforms per action, nothing else drawn from
+# agent_rng), update ``Q`` in place after every step and stop when the step terminated or was
+# truncated. ``episode_return`` is the undiscounted sum R_1 + ... + R_T (``rewards[t]`` holds
+# R_{t+1}, the reward of the step taken at index t); ``n_steps`` is T.
+
+
+def q_learning_episode(
+    env: gym.Env,
+    Q: np.ndarray,
+    alpha: float,
+    gamma: float,
+    epsilon: float,
+    agent_rng: np.random.Generator,
+    seed: int | None = None,
+) -> tuple[float, int]:
+    """One episode of Q-learning (Sutton & Barto, Section 6.5), in place on ``Q``.
+
+    At each step: ``A_t = epsilon_greedy(Q[S_t])``, take it, then update toward
+    ``R_{t+1} + gamma * max_a Q[S_{t+1}, a]`` (``R_{t+1}`` alone if the step terminated).
+    """
+    s, _ = env.reset(seed=seed)
+    episode_return, n_steps = 0.0, 0
+    while True:
+        a = epsilon_greedy(Q[s], epsilon, agent_rng)
+        s_next, r, terminated, truncated, _ = env.step(a)
+        n_steps += 1
+        q_learning_update(Q, s, a, r, s_next, terminated, alpha, gamma)
+        episode_return += r
+        if terminated or truncated:  # truncated: stop, but the update above bootstrapped
+            return episode_return, n_steps
+        s = s_next
+
+
+def sarsa_episode(
+    env: gym.Env,
+    Q: np.ndarray,
+    alpha: float,
+    gamma: float,
+    epsilon: float,
+    agent_rng: np.random.Generator,
+    seed: int | None = None,
+) -> tuple[float, int]:
+    """One episode of SARSA (Sutton & Barto, Section 6.4), in place on ``Q``.
+
+    ``A_0`` is chosen after the reset; after each step the next action ``A_{t+1}`` is chosen first
+    (unless the step terminated: then no action is drawn), the update uses it in its target
+    ``R_{t+1} + gamma * Q[S_{t+1}, A_{t+1}]``, and it is the action taken next.
+    """
+    s, _ = env.reset(seed=seed)
+    a = epsilon_greedy(Q[s], epsilon, agent_rng)
+    episode_return, n_steps = 0.0, 0
+    while True:
+        s_next, r, terminated, truncated, _ = env.step(a)
+        n_steps += 1
+        episode_return += r
+        if terminated:
+            sarsa_update(Q, s, a, r, s_next, 0, True, alpha, gamma)
+            return episode_return, n_steps
+        a_next = epsilon_greedy(Q[s_next], epsilon, agent_rng)
+        sarsa_update(Q, s, a, r, s_next, a_next, False, alpha, gamma)
+        if truncated:
+            return episode_return, n_steps
+        s, a = s_next, a_next
+
+
+def expected_sarsa_episode(
+    env: gym.Env,
+    Q: np.ndarray,
+    alpha: float,
+    gamma: float,
+    epsilon: float,
+    agent_rng: np.random.Generator,
+    seed: int | None = None,
+) -> tuple[float, int]:
+    """One episode of Expected SARSA (Sutton & Barto, Section 6.6), in place on ``Q``.
+
+    Acts like ``q_learning_episode``; the target is
+    ``R_{t+1} + gamma * sum_a pi(a|S_{t+1}) Q[S_{t+1}, a]`` under the epsilon-greedy policy,
+    and ``R_{t+1}`` alone when the step terminated.
+    """
+    s, _ = env.reset(seed=seed)
+    episode_return, n_steps = 0.0, 0
+    while True:
+        a = epsilon_greedy(Q[s], epsilon, agent_rng)
+        s_next, r, terminated, truncated, _ = env.step(a)
+        n_steps += 1
+        expected_sarsa_update(Q, s, a, r, s_next, terminated, alpha, gamma, epsilon)
+        episode_return += r
+        if terminated or truncated:
+            return episode_return, n_steps
+        s = s_next
+
+
+def td_control(
+    env: gym.Env,
+    episode,
+    n_episodes: int,
+    alpha: float,
+    gamma: float,
+    epsilon: float,
+    seed: int,
+) -> TabularResult:
+    """Train with ``episode`` (one of the episode functions above) for ``n_episodes`` episodes.
+
+    ``Q`` starts at zero, shape (S, A); the agent's generator is
+    ``np.random.default_rng((seed, AGENT_STREAM))``; episode 0 resets the env with ``seed`` and
+    later episodes with ``None`` (the env's stream continues). With ``q_learning_episode`` this is
+    exactly ``q_learning(env, n_episodes, alpha, gamma, epsilon, seed)``, number for number.
+    """
+    n_states, n_actions = check_discrete_env(env)
+    agent_rng = np.random.default_rng((seed, AGENT_STREAM))
+    Q = np.zeros((n_states, n_actions))
+    returns, lengths = [], []
+    for k in range(n_episodes):
+        episode_return, n_steps = episode(
+            env, Q, alpha, gamma, epsilon, agent_rng, seed=seed if k == 0 else None
+        )
+        returns.append(episode_return)
+        lengths.append(n_steps)
+    return tabular_result(Q, returns, lengths)
+
+
+def train_q_learning(
+    env: gym.Env,
+    n_episodes: int,
+    alpha: float,
+    gamma: float,
+    epsilon: float,
+    seed: int,
+    epsilon_final: float | None = None,
+) -> TabularResult:
+    """Q-learning with a linearly decaying epsilon: the readable loop of ``q_learning``.
+
+    Episode k acts with ``epsilon_for_episode(epsilon, epsilon_final, k, n_episodes)``; otherwise
+    as ``td_control(env, q_learning_episode, ...)``. Equal to ``q_learning(..., fast=False)``.
+    """
+    n_states, n_actions = check_discrete_env(env)
+    agent_rng = np.random.default_rng((seed, AGENT_STREAM))
+    Q = np.zeros((n_states, n_actions))
+    returns, lengths = [], []
+    for k in range(n_episodes):
+        eps = epsilon_for_episode(epsilon, epsilon_final, k, n_episodes)
+        episode_return, n_steps = q_learning_episode(
+            env, Q, alpha, gamma, eps, agent_rng, seed=seed if k == 0 else None
+        )
+        returns.append(episode_return)
+        lengths.append(n_steps)
+    return tabular_result(Q, returns, lengths)
+
+
+def policy_returns(env: gym.Env, policy: np.ndarray, n_episodes: int, seed: int) -> np.ndarray:
+    """Monte Carlo evaluation of a deterministic policy over fixed seeds: shape (n_episodes,).
+
+    Episode i resets the env with ``seed + i`` and takes ``policy[s].argmax()`` in every state
+    until the episode terminates or is truncated (the env needs a time limit); entry i is its
+    undiscounted return. Two policies evaluated with the same seed meet the same luck.
+    """
+    policy = np.asarray(policy)
+    n_episodes = check_int("n_episodes", n_episodes, 1)
+    actions = policy.argmax(axis=1)
+    returns = np.zeros(n_episodes)
+    for i in range(n_episodes):
+        s, _ = env.reset(seed=seed + i)
+        while True:
+            s, r, terminated, truncated, _ = env.step(int(actions[s]))
+            returns[i] += r
+            if terminated or truncated:
+                break
+    return returns
+
+
 # ------------------------------------------------------------------------- helpers
 def _time_limit(env: gym.Env, max_episode_steps: int | None) -> int | None:
     if max_episode_steps is None:
@@ -434,11 +609,17 @@ __all__ = [
     "epsilon_greedy",
     "epsilon_greedy_probabilities",
     "expected_sarsa",
+    "expected_sarsa_episode",
     "expected_sarsa_update",
+    "policy_returns",
     "q_learning",
+    "q_learning_episode",
     "q_learning_update",
     "sarsa",
+    "sarsa_episode",
     "sarsa_update",
     "td0",
     "td0_update",
+    "td_control",
+    "train_q_learning",
 ]

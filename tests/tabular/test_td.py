@@ -20,6 +20,7 @@ from rlhf_edu.tabular import (
     td0,
     td0_update,
 )
+from rlhf_edu.tabular.dp import value_iteration
 
 CONTROL = [q_learning, sarsa, expected_sarsa, double_q_learning]
 
@@ -185,3 +186,26 @@ def test_mc_control_finds_a_near_optimal_gridworld_policy():
     result = mc_control("rlhf_edu/GridWorld4x4-v0", 10_000, None, 1.0, 0.1, seed=0)
     V_greedy = policy_evaluation(mdp, result.policy, 0.99)
     assert start_value(mdp, V_greedy) > start_value(mdp, V_star) - 0.25
+
+
+def test_policy_returns_uses_fixed_seeds_and_the_time_limit():
+    from rlhf_edu.tabular.td import policy_returns
+
+    env = gym.make("FrozenLake-v1")
+    left = np.zeros((16, 4))
+    left[:, 0] = 1.0  # always LEFT never reaches the goal
+    np.testing.assert_array_equal(policy_returns(env, left, 5, seed=0), np.zeros(5))
+    _, policy = value_iteration(TabularMDP.from_gymnasium(env), 0.99)
+    first = policy_returns(env, policy, 300, seed=10)
+    np.testing.assert_array_equal(first, policy_returns(env, policy, 300, seed=10))
+    assert 0.65 < first.mean() < 0.83  # the exact success within 100 steps is 0.740
+
+
+@pytest.mark.parametrize("method", ["q_learning", "double_q_learning"])
+def test_maximization_bias_with_a_single_step_update_equals_the_vectorised_run(method):
+    from rlhf_edu.tabular import maximization_bias_experiment
+
+    update = q_learning_update if method == "q_learning" else double_q_update
+    vectorised = maximization_bias_experiment(method, 50, 40, seed=3)
+    per_run = maximization_bias_experiment(method, 50, 40, seed=3, update=update)
+    np.testing.assert_array_equal(per_run, vectorised)
