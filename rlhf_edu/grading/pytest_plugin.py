@@ -13,6 +13,10 @@ Graded tests (``tests/graded/test_NN_*.py``) take two fixtures (defined in
 ``pytest --submission nb.ipynb`` runs the notebook's code cells in this process (fine for your
 own work) and keeps only the graded tests of the exercises that notebook contains. To grade
 notebooks you do not trust, use ``rlhf-edu grade``, which runs the same thing in a sandbox.
+
+Under ``--submission`` the run ends with the student's self-check (``rlhf_edu.grading.selfcheck``):
+a points table per exercise and one line per failed test (what it checked, the input in words, a
+hint); the tracebacks are shown with ``-v`` or an explicit ``--tb=``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from rlhf_edu.grading import selfcheck
 from rlhf_edu.grading.execution import (
     ExecutedNotebook,
     SubmissionError,
@@ -145,6 +150,8 @@ def pytest_configure(config: pytest.Config) -> None:
         )
         set_submission(executed, _exercises_of(path, executed))
         config._rlhf_edu_cell_errors = [c for c in executed.cells if c.status != "ok"]
+    if path:
+        selfcheck.register(config)  # the points table and one feedback line per failed test
 
 
 def _exercises_of(path: str | os.PathLike, executed: ExecutedNotebook) -> set[str] | None:

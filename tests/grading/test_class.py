@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from rlhf_edu.grading import isolation
+from rlhf_edu.grading.manifest import load_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "submissions"
@@ -33,6 +34,8 @@ UNREADABLE = {"hostile-not-json", "hostile-not-a-notebook", "hostile-nbformat-3"
 SEALED = isolation.detect().mode == isolation.SEALED
 needs_seal = pytest.mark.skipif(not SEALED, reason="bubblewrap cannot seal a sandbox here")
 HOST_PORT = 47613  # make_fixtures.HOST_PORT
+#: Every submission here is the tour's (module 00); each graded test counts its points.
+TOUR_POINTS = sum(e.points for m in load_manifest().modules if m.id == "00" for e in m.exercises)
 
 
 def expected_score(path: Path) -> float:
@@ -67,7 +70,7 @@ def check_class(result, out: Path, expected: dict[str, float], returncode: int =
     for name, score in expected.items():
         data = json.loads((out / name / "results.json").read_text())
         assert data["score"] == score
-        assert sum(t["max_score"] for t in data["tests"]) == 2
+        assert sum(t["max_score"] for t in data["tests"]) == TOUR_POINTS
         assert (out / name / "feedback.md").read_text().startswith(f"# Feedback: {name}")
         assert name in result.stdout  # the class summary table
 
@@ -100,7 +103,8 @@ def test_crashing_and_unreadable_submissions_cost_only_their_own_points(tmp_path
     feedback = (out / "hostile-os-exit" / "feedback.md").read_text()
     assert "exited with status 0" in feedback and "graded again without this cell" in feedback
     tests = json.loads((out / "hostile-exercise-exits-when-called" / "results.json").read_text())
-    assert all("stopped answering in estimate_success_rate" in t["output"] for t in tests["tests"])
+    first = [t for t in tests["tests"] if t["number"] == "0.1"]  # the exercise that exits
+    assert first and all("stopped answering in estimate_success_rate" in t["output"] for t in first)
     assert "not valid JSON" in (out / "hostile-not-json" / "feedback.md").read_text()
     rows = read_rows(out)
     assert "unreadable" in rows["hostile-not-json"]["flags"].split()
@@ -184,7 +188,7 @@ def test_a_class_of_honest_and_hostile_submissions_gets_exactly_the_marks_it_ear
     folder.mkdir()
     shutil.copy(ROOT / "solutions" / "00-tour.ipynb", folder / "perfect.ipynb")
     shutil.copy(ROOT / "notebooks" / "00-tour.ipynb", folder / "blank.ipynb")
-    expected = {"perfect": 2, "blank": 0}
+    expected = {"perfect": TOUR_POINTS, "blank": 0}
     for name in ("partial-same-seed-every-episode", "partial-divides-by-n-plus-one"):
         path, score = write_partial(name, folder)
         expected[path.stem] = score
@@ -297,7 +301,7 @@ def test_a_perfect_notebook_earns_full_marks_from_a_world_readable_distribution_
             env=env,
             python=str(venv / "bin" / "python"),
         )
-        check_class(result, out, {"00-tour": 2})
+        check_class(result, out, {"00-tour": TOUR_POINTS})
         isolation_of = json.loads((out / "00-tour" / "results.json").read_text())["extra_data"]
         assert isolation_of["isolation"] == ("weak" if mode == "weak" or not SEALED else "sealed")
     finally:
