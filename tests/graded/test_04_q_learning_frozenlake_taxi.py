@@ -97,11 +97,11 @@ def test_train_q_learning_keeps_epsilon_constant_without_a_final_value(solution,
 def test_train_q_learning_bootstraps_through_a_time_limit(solution, graded_rng):
     seed = int(graded_rng.integers(10_000))
     try:
-        _check_training(solution, "FrozenLake-v1", 150, 0.5, 0.99, 0.5, seed, 0.1,
-                        max_episode_steps=4)  # fmt: skip
+        _check_training(solution, TAXI, 40, 0.5, 0.99, 0.5, seed, 0.1,
+                        max_episode_steps=6)  # fmt: skip
     except AssertionError as error:
         raise AssertionError(
-            "with a 4-step time limit: a truncated step is not a terminal one (its update still "
+            "with a 6-step time limit: a truncated step is not a terminal one (its update still "
             f"bootstraps; only the episode stops): {error}"
         ) from None
 
