@@ -5,6 +5,8 @@
 - ``agreement``    Cohen's kappa and Krippendorff's alpha
 - ``aggregation``  majority vote, soft labels and the Dawid-Skene annotator model
 - ``records``      rating, ranking, comment and edit records and their JSON Lines files
+- ``reward_models`` a reward model from each form: its likelihood, collection and fitting
+- ``cost``         seconds per label of each form (a stated model with its sources)
 """
 
 from rlhf_edu.rlhf.feedback.aggregation import dawid_skene, majority_vote, soft_labels
