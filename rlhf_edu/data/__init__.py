@@ -1,7 +1,7 @@
 """Stored results and pretrained weights that ship with the package (no training needed to read them).
 
-- ``ppo_curves.json``: the RLHF PPO experiment of notebooks 10 and 11 (adaptive KL vs no KL
-  penalty, 3 seeds, 60 updates), written by ``python -m rlhf_edu.app.ppo_experiment``.
+- ``ppo_curves.json``: the RLHF PPO experiment of notebooks 10 and 11 (the adaptive KL controller
+  and no KL penalty, 5 seeds, 60 updates), written by ``python -m rlhf_edu.app.ppo_experiment``.
   Read it with ``load_ppo_curves()``; it is stored column by column and without wall-clock fields,
   so that regenerating it with the same code and seeds gives the same file.
 - ``pretrained/``: CartPole-v1 agents for notebooks 05 and 07 (``pretrained/README.md`` says how
@@ -70,6 +70,8 @@ def write_ppo_curves(results: dict[str, Any], path: str | Path = PPO_CURVES_PATH
     lines = ["{"]
     lines.append(f'"n_updates": {json.dumps(results["n_updates"])},')
     lines.append(f'"seeds": {json.dumps(results["seeds"])},')
+    if "configs" in results:
+        lines.append(f'"configs": {json.dumps(results["configs"])},')
     lines.append('"settings": {')
     settings = list(results["settings"].items())
     for i, (label, runs) in enumerate(settings):
@@ -95,8 +97,11 @@ def write_ppo_curves(results: dict[str, Any], path: str | Path = PPO_CURVES_PATH
 
 
 def load_ppo_curves(path: str | Path | None = None) -> dict[str, Any]:
-    """The stored PPO experiment: ``{"n_updates", "seeds", "settings": {label: [run per seed]}}``,
-    each run ``{"history": [row per update], "before": {...}, "after": {...}}``."""
+    """The stored PPO experiment: ``{"n_updates", "seeds", "configs": {label: config changes},
+    "settings": {label: [run per seed]}}``, each run ``{"history": [row per update], "before":
+    {...}, "after": {...}}``. The packaged file holds ``"adaptive KL"`` and ``"no KL
+    penalty"``; the experiment's other labels are ``"adaptive KL, target 2"`` and ``"fixed beta
+    <beta>"``."""
     path = Path(path) if path is not None else PPO_CURVES_PATH
     if not path.is_file():
         raise FileNotFoundError(

@@ -9,7 +9,10 @@ the KL near a target::
     beta_{t+1} = beta_t * (1 + K_beta * e_t * n_t)           with K_beta = 1 / horizon
 
 where ``n_t`` is the number of episodes (responses) in update ``t``. KL above target raises
-``beta`` (more pull toward the reference); KL below target lowers it.
+``beta`` (more pull toward the reference); KL below target lowers it. The step is small: over
+one ``horizon`` of episodes at the largest error, ``beta`` moves by a factor of about
+``e^0.2 = 1.22`` up (or ``e^-0.2 = 0.82`` down), since ``(1 + 0.2 n / H)^(H / n) -> e^0.2``;
+moving ``beta`` ``e``-fold takes five horizons.
 """
 
 from __future__ import annotations
@@ -59,8 +62,8 @@ class AdaptiveKLController(FixedKLController):
     Args:
         init_kl_coef: the starting ``beta`` (> 0; a zero coefficient could never grow).
         target: the KL (nats per response) to hold, > 0.
-        horizon: how many episodes the controller takes to move ``beta`` by about ``e``-fold at
-            the maximum error; > 0.
+        horizon: in episodes, > 0. One horizon at the maximum error (``+/-0.2``) moves ``beta``
+            by a factor of about ``e^0.2`` (1.22) up or ``e^-0.2`` (0.82) down, not ``e``.
     """
 
     def __init__(self, init_kl_coef: float, target: float, horizon: float) -> None:

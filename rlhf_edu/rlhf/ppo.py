@@ -33,13 +33,24 @@ the sampling temperature applied in every forward pass, dropout off, log-probs f
 minibatch of every update the probability ratio is exactly 1 and the KL to the old policy exactly
 0 (logged as ``ratio_dev_first`` and ``approx_kl_first``).
 
-An update (``RLHFPPOTrainer.step``) reads in named parts: ``rollout`` (sample and score),
-``advantages`` (KL-penalised rewards, GAE, whitening), ``minibatch_updates`` (the epochs of
-clipped-PPO steps, optionally stopped early once the approx-KL passes ``early_stop_kl``) and the
-diagnostics, logged as CleanRL and TRL report them: each averaged over every minibatch of the
+The rewards follow the course's reward-index convention: ``rewards[:, t]`` is the reward that
+follows token ``y_t`` (R_{t+1} after the action A_t = y_t), so the score sits at the index of the
+last response token, not one past it.
+
+An update (``RLHFPPOTrainer.step``) reads in named parts: ``collect`` (the update's prompts, its
+seeded minibatch plan, and ``rollout``: sample and score), ``advantages`` (KL-penalised rewards,
+GAE, whitening), ``minibatch_updates`` (the epochs of clipped-PPO steps, optionally stopped early
+once the approx-KL passes ``early_stop_kl``) and the diagnostics, logged as CleanRL and TRL report them: each averaged over every minibatch of the
 update and computed from its forward pass before its optimizer step -- ``approx_kl`` (the k3
 estimate of KL(pi_old || pi)), ``clipfrac``, ``entropy``, ``value_clipfrac``, the losses -- and
-the critic's ``explained_variance`` of the returns. ``precision`` selects the bf16 autocast of
+the critic's ``explained_variance`` of the returns.
+
+The textbook version of the same update, without the diagnostics, is the function ``rlhf_step``
+(rewards -> GAE -> whitening -> minibatch updates, given a rollout). ``RLHFParts`` lets a caller
+swap in its own pieces -- the course's notebook passes the student's ``kl_penalized_rewards``,
+``whiten``, ``token_gae``, the two losses, ``adaptive_kl_update`` and ``rlhf_step`` -- into this
+trainer, which then keeps doing the sampling, the seeding, the KL controller's bookkeeping and
+the logging. ``precision`` selects the bf16 autocast of
 the forward passes (on CUDA by default; on the CPU too when asked, which the tests use).
 
 Data-parallel: pass an ``accelerate.Accelerator`` (the CLI does so under ``accelerate launch``):
@@ -82,13 +93,14 @@ from rlhf_edu.rlhf.generation import (
     sample_and_score,
     sample_responses,
 )
-from rlhf_edu.rlhf.kl_control import AdaptiveKLController, FixedKLController
+from rlhf_edu.rlhf.kl_control import AdaptiveKLController, FixedKLController, adaptive_kl_update
 from rlhf_edu.utils import History, check_seed, load_checkpoint, save_checkpoint
 from rlhf_edu.utils.validation import check_float, check_int, check_probability, documented
 
 __all__ = [
     "PolicyWithValueHead",
     "RLHFPPOConfig",
+    "RLHFParts",
     "RLHFPPOTrainer",
     "Rollout",
     "TrainingDivergedError",
@@ -97,6 +109,7 @@ __all__ = [
     "kl_penalized_rewards",
     "masked_mean",
     "masked_var",
+    "rlhf_step",
     "token_gae",
     "whiten",
 ]
@@ -208,6 +221,9 @@ def token_gae(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """GAE over response tokens: ``(advantages, returns)``, each ``(batch, T)``, 0 where mask is 0.
 
+    ``delta_t = rewards[:, t] + gamma * V_{t+1} - V_t`` and ``A_t = delta_t + gamma * lam *
+    A_{t+1}`` (Schulman et al. 2016, eq. 16), with ``rewards[:, t]`` the reward that follows
+    token ``t`` (R_{t+1}); ``returns = advantages + values`` are the value head's targets.
     Each response is an episode that terminates at its last masked-in token (nothing is
     bootstrapped after it); positions after EOS carry no reward, value or advantage. Calls
     ``rlhf_edu.neural.returns.compute_gae`` on the time-major ``(T, batch)`` transpose.
@@ -236,7 +252,8 @@ def clipped_policy_loss(
     clip_range: float,
 ) -> torch.Tensor:
     """PPO's clipped surrogate, negated for minimisation, averaged over masked-in tokens:
-    ``-mean min(ratio * A, clip(ratio, 1 - clip_range, 1 + clip_range) * A)``."""
+    ``-mean min(ratio * A, clip(ratio, 1 - clip_range, 1 + clip_range) * A)`` (Schulman et al.
+    2017, eq. 7). ``old_logprobs`` are the rollout's, constants: no gradient flows into them."""
     logprob_ratio = torch.exp(logprobs - old_logprobs)
     unclipped_objective = logprob_ratio * advantages
     clipped_objective = torch.clamp(logprob_ratio, 1 - clip_range, 1 + clip_range) * advantages
@@ -251,7 +268,8 @@ def clipped_value_loss(
     clip_range: float | None,
 ) -> torch.Tensor:
     """``1/2 mean max((V - R)^2, (V_old + clip(V - V_old, -c, c) - R)^2)`` over masked-in tokens;
-    with ``clip_range=None`` the plain ``1/2 mean (V - R)^2``."""
+    with ``clip_range=None`` the plain ``1/2 mean (V - R)^2``. The max makes it a pessimistic
+    bound, as the policy loss's min (the value clipping of OpenAI's baselines ppo2)."""
     unclipped_error = (values - returns) ** 2
     if clip_range is None:
         return 0.5 * masked_mean(unclipped_error, mask)
@@ -375,6 +393,117 @@ class TrainingDivergedError(FloatingPointError):
 
 
 # --------------------------------------------------------------------------------------------
+# Swappable parts, and the update as one textbook function
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RLHFParts:
+    """The pieces of an RLHF PPO update, each this module's reference unless replaced.
+
+    ``RLHFPPOTrainer(..., parts=RLHFParts(token_gae=my_gae))`` runs the trainer with another
+    GAE; every field takes a function with the reference's signature. ``rlhf_step`` (``None``:
+    the trainer's own update, with its full diagnostics) replaces the whole update given a
+    rollout: the trainer calls ``parts.rlhf_step(model, optimizer, rollout, scores, kl_coef,
+    minibatches, config, parts)`` (see ``rlhf_step``) and logs what it returns.
+    """
+
+    kl_penalized_rewards: Callable[..., torch.Tensor] = kl_penalized_rewards
+    whiten: Callable[..., torch.Tensor] = whiten
+    token_gae: Callable[..., tuple[torch.Tensor, torch.Tensor]] = token_gae
+    clipped_policy_loss: Callable[..., torch.Tensor] = clipped_policy_loss
+    clipped_value_loss: Callable[..., torch.Tensor] = clipped_value_loss
+    adaptive_kl_update: Callable[..., float] = adaptive_kl_update
+    rlhf_step: Callable[..., dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not callable(value) and not (f.name == "rlhf_step" and value is None):
+                raise TypeError(f"RLHFParts.{f.name} must be a function, got {value!r}")
+
+
+def rlhf_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    rollout: Rollout,
+    scores: torch.Tensor,
+    kl_coef: float,
+    minibatches: Sequence[Sequence[torch.Tensor]],
+    config: RLHFPPOConfig,
+    parts: RLHFParts | None = None,
+) -> dict[str, Any]:
+    """One RLHF PPO update on a rollout, the textbook way (the trainer's ``step`` without its
+    diagnostics): per-token rewards, GAE, whitening, then the clipped-PPO minibatch steps.
+
+    1. ``rewards = kl_penalized_rewards(scores, rollout.logprobs, rollout.ref_logprobs, mask,
+       kl_coef)`` (scaled by ``whiten(..., shift_mean=False)`` if ``config.whiten_rewards``);
+    2. ``advantages, returns = token_gae(rewards, rollout.values, mask, gamma, lam)``, the
+       advantages whitened over the response tokens if ``config.whiten_advantages``;
+    3. for each epoch's list in ``minibatches``, for each tensor of row indices ``rows`` in it: a
+       forward pass of ``model`` (a ``PolicyWithValueHead``) over prompt + response at the sampling
+       temperature, ``loss = clipped_policy_loss + config.vf_coef * clipped_value_loss`` against
+       the rollout's (fixed) log-probs and values, then ``zero_grad``, ``backward``, the gradient
+       norm clipped to ``config.max_grad_norm``, ``optimizer.step()``.
+
+    Args:
+        model: the policy with its value head, trained in place.
+        optimizer: its optimizer.
+        rollout: the update's ``Rollout`` (sampled by the trainer, before any step).
+        scores: the scores to maximise, ``(batch,)`` (the trainer's ``penalized_scores``).
+        kl_coef: ``beta`` of this update.
+        minibatches: per epoch, the row-index tensors of its minibatches (the trainer's seeded
+            plan); nothing here is random.
+        config: an ``RLHFPPOConfig``.
+        parts: the functions to use (``RLHFParts()``, the references, by default).
+
+    Returns:
+        ``{"rewards", "advantages", "returns"}`` (``(batch, T)`` tensors) and ``{"policy_loss",
+        "value_loss"}``: each minibatch's loss before its step, as a list of floats.
+    """
+    parts = RLHFParts() if parts is None else parts
+    mask = rollout.response_mask.float()
+    rewards = parts.kl_penalized_rewards(
+        scores, rollout.logprobs, rollout.ref_logprobs, rollout.response_mask, kl_coef
+    )
+    if config.whiten_rewards:
+        rewards = parts.whiten(rewards, mask, shift_mean=False)
+    advantages, returns = parts.token_gae(rewards, rollout.values, mask, config.gamma, config.lam)
+    if config.whiten_advantages:
+        advantages = parts.whiten(advantages, mask)
+    input_ids = torch.cat([rollout.prompt_ids, rollout.response_ids], dim=1)
+    attention_mask = torch.cat([rollout.prompt_mask, rollout.response_mask], dim=1)
+    temperature = config.temperature if config.temperature_in_forward else 1.0
+    policy_losses: list[float] = []
+    value_losses: list[float] = []
+    for epoch_minibatches in minibatches:
+        for rows in epoch_minibatches:
+            logprobs, values, _ = model(
+                input_ids[rows], attention_mask[rows], rollout.response_ids[rows], temperature
+            )
+            policy_loss = parts.clipped_policy_loss(
+                logprobs, rollout.logprobs[rows], advantages[rows], mask[rows], config.clip_range
+            )
+            value_loss = parts.clipped_value_loss(
+                values, rollout.values[rows], returns[rows], mask[rows], config.value_clip_range
+            )
+            optimizer.zero_grad(set_to_none=True)
+            (policy_loss + config.vf_coef * value_loss).backward()
+            if config.max_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            policy_losses.append(policy_loss.item())
+            value_losses.append(value_loss.item())
+    return {
+        "rewards": rewards,
+        "advantages": advantages,
+        "returns": returns,
+        "policy_loss": policy_losses,
+        "value_loss": value_losses,
+    }
+
+
+# --------------------------------------------------------------------------------------------
 # The model: the language model with a value head on its last hidden state
 # --------------------------------------------------------------------------------------------
 
@@ -457,6 +586,9 @@ class RLHFPPOTrainer:
             utility), logged as ``true_utility`` for evaluation only — never trained on.
         device: ``"cpu"`` or ``"cuda"``; on CUDA the forward passes run under bf16 autocast.
         accelerator: an ``accelerate.Accelerator`` for data-parallel training (its device wins).
+        parts: an ``RLHFParts`` to run other functions in place of this module's (the course's
+            notebook passes the student's); a replaced ``rlhf_step`` needs one process and the
+            temperature in the forward pass.
     """
 
     def __init__(
@@ -471,10 +603,19 @@ class RLHFPPOTrainer:
         ref_policy: nn.Module | None = None,
         device: str | torch.device = "cpu",
         accelerator: Any | None = None,
+        parts: RLHFParts | None = None,
     ) -> None:
         self.config = config or RLHFPPOConfig()
         if not isinstance(self.config, RLHFPPOConfig):
             raise TypeError(f"config must be an RLHFPPOConfig, got {type(config).__name__}")
+        self.parts = RLHFParts() if parts is None else parts
+        if not isinstance(self.parts, RLHFParts):
+            raise TypeError(f"parts must be an RLHFParts, got {type(parts).__name__}")
+        if self.parts.rlhf_step is not None:
+            if accelerator is not None:
+                raise ValueError("parts.rlhf_step runs on one process: drop the accelerator")
+            if not self.config.temperature_in_forward:
+                raise ValueError("parts.rlhf_step needs config.temperature_in_forward=True")
         self.seed = check_seed(seed)
         self.pad_token_id, self.eos_token_id = check_pad_token(tokenizer)
         self.prompts = check_prompts(prompts, "the trainer needs a pool of prompts to sample from")
@@ -658,27 +799,84 @@ class RLHFPPOTrainer:
         return scores
 
     # -- one PPO update: rollout, advantages, minibatch updates, diagnostics ------------------
-    def step(self) -> dict[str, float]:
-        """One PPO update: a rollout batch, its advantages, ``ppo_epochs`` epochs of minibatch
-        updates, then the KL controller's update and the logged diagnostics."""
-        start = time.perf_counter()
+    def collect(self) -> tuple[Rollout, list[tuple[torch.Tensor, ...]]]:
+        """The next update's rollout and its minibatch plan (per epoch, a shuffled split of the
+        rows), both drawn from generators seeded by ``(seed, rank, update)``."""
         update = self.update_index
         prompts = self._sample_prompts(update)
         epochs_rows = self._minibatch_plan(update, len(prompts))
         # the rollout's scoring pass is batched like the first epoch's minibatches, so that the
         # first minibatch sees exactly the log-probs it was sampled with (ratio 1, KL 0)
         rollout = self.rollout(prompts, self._generator(update, 2), chunks=epochs_rows[0])
+        return rollout, epochs_rows
+
+    def step(self) -> dict[str, float]:
+        """One PPO update: a rollout batch, its advantages, ``ppo_epochs`` epochs of minibatch
+        updates, then the KL controller's update and the logged diagnostics. With
+        ``parts.rlhf_step`` set, that function does the advantages and the minibatch updates."""
+        start = time.perf_counter()
+        update = self.update_index
+        rollout, epochs_rows = self.collect()
         kl_coef = self.kl_controller.value
-        advantages, returns = self.advantages(rollout, kl_coef)
-        stats = self.minibatch_updates(rollout, advantages, returns, epochs_rows, update)
+        if self.parts.rlhf_step is None:
+            advantages, returns = self.advantages(rollout, kl_coef)
+            stats = self.minibatch_updates(rollout, advantages, returns, epochs_rows, update)
+        else:
+            returns, stats = self._parts_step(rollout, kl_coef, epochs_rows, update)
         sequence_kl = self._sequence_kl(rollout)
         mean_kl = self._mean_over_processes(sequence_kl.mean().item())
-        self.kl_controller.update(mean_kl, len(prompts) * self.world_size)
+        self._update_kl_coef(mean_kl, len(rollout.prompts) * self.world_size)
         metrics = self._diagnostics(update, rollout, returns, kl_coef, sequence_kl, mean_kl, stats)
         metrics["seconds"] = time.perf_counter() - start
         self.update_index += 1
         self.history.log(**metrics)
         return metrics
+
+    def _parts_step(
+        self,
+        rollout: Rollout,
+        kl_coef: float,
+        epochs_rows: list[tuple[torch.Tensor, ...]],
+        update: int,
+    ) -> tuple[torch.Tensor, dict[str, list[float]]]:
+        """Run ``parts.rlhf_step`` on the rollout; its returns and per-minibatch losses."""
+        assert self.parts.rlhf_step is not None
+        with self._autocast():
+            out = self.parts.rlhf_step(
+                self.model,
+                self.optimizer,
+                rollout,
+                self.penalized_scores(rollout),
+                kl_coef,
+                epochs_rows,
+                self.config,
+                self.parts,
+            )
+        missing = {"returns", "policy_loss", "value_loss"} - set(
+            out if isinstance(out, dict) else ()
+        )
+        if missing:
+            raise TypeError(
+                f"parts.rlhf_step must return a dict with 'returns', 'policy_loss' and "
+                f"'value_loss'; missing {sorted(missing)}"
+            )
+        stats = {k: [float(v) for v in out[k]] for k in ("policy_loss", "value_loss")}
+        for name, losses in stats.items():
+            if not all(np.isfinite(losses)):
+                raise TrainingDivergedError(f"{name} is not finite at update {update}")
+        return torch.as_tensor(out["returns"]).detach(), stats
+
+    def _update_kl_coef(self, mean_kl: float, n_episodes: int) -> None:
+        """The KL controller's step, through ``parts.adaptive_kl_update`` when adaptive."""
+        controller = self.kl_controller
+        if isinstance(controller, AdaptiveKLController):
+            controller.value = float(
+                self.parts.adaptive_kl_update(
+                    controller.value, mean_kl, controller.target, controller.horizon, n_episodes
+                )
+            )
+        else:
+            controller.update(mean_kl, n_episodes)
 
     def _minibatch_plan(self, update: int, n: int) -> list[tuple[torch.Tensor, ...]]:
         """For each PPO epoch, a shuffled split of the ``n`` rollout rows into minibatches."""
@@ -695,14 +893,15 @@ class RLHFPPOTrainer:
         cfg = self.config
         mask = rollout.response_mask.float()
         scores = self.penalized_scores(rollout)
-        rewards = kl_penalized_rewards(
+        parts = self.parts
+        rewards = parts.kl_penalized_rewards(
             scores, rollout.logprobs, rollout.ref_logprobs, rollout.response_mask, kl_coef
         )
         if cfg.whiten_rewards:
-            rewards = whiten(rewards, mask, shift_mean=False)
-        advantages, returns = token_gae(rewards, rollout.values, mask, cfg.gamma, cfg.lam)
+            rewards = parts.whiten(rewards, mask, shift_mean=False)
+        advantages, returns = parts.token_gae(rewards, rollout.values, mask, cfg.gamma, cfg.lam)
         if cfg.whiten_advantages:
-            advantages = whiten(advantages, mask)
+            advantages = parts.whiten(advantages, mask)
         return advantages, returns
 
     def minibatch_updates(
@@ -744,10 +943,10 @@ class RLHFPPOTrainer:
                         temperature,
                     )
                 old_logprobs = rollout.logprobs[rows]
-                policy_loss = clipped_policy_loss(
+                policy_loss = self.parts.clipped_policy_loss(
                     logprobs, old_logprobs, advantages[rows], mb_mask, cfg.clip_range
                 )
-                value_loss = clipped_value_loss(
+                value_loss = self.parts.clipped_value_loss(
                     values, rollout.values[rows], returns[rows], mb_mask, cfg.value_clip_range
                 )
                 for name, loss in (("policy loss", policy_loss), ("value loss", value_loss)):
@@ -810,7 +1009,8 @@ class RLHFPPOTrainer:
         over every minibatch of every epoch run, and the critic's explained variance."""
         mask = rollout.response_mask.float()
         mean = self._mean_over_processes
-        ratio_dev_first, approx_kl_first = stats.pop("first")
+        stats = dict(stats)
+        first = stats.pop("first", None)  # absent when parts.rlhf_step ran the update
         metrics = {
             "update": update,
             "reward": mean(rollout.scores.mean().item()),
@@ -821,9 +1021,9 @@ class RLHFPPOTrainer:
             "eos_fraction": mean(rollout.contains_eos.float().mean().item()),
             **{k: mean(float(np.mean(v))) for k, v in stats.items()},
             "explained_variance": mean(explained_variance(rollout.values, returns, mask)),
-            "ratio_dev_first": ratio_dev_first,
-            "approx_kl_first": approx_kl_first,
         }
+        if first is not None:
+            metrics["ratio_dev_first"], metrics["approx_kl_first"] = first
         if self.true_utility is not None:
             utility = np.mean(
                 [self.true_utility(p, r) for p, r in zip(rollout.prompts, rollout.responses)]

@@ -16,9 +16,12 @@ from rlhf_edu.rlhf.generation import (
     response_mask_from_tokens,
 )
 from rlhf_edu.rlhf.ppo import (
+    RLHFParts,
     RLHFPPOConfig,
     RLHFPPOTrainer,
     TrainingDivergedError,
+    rlhf_step,
+    token_gae,
 )
 from rlhf_edu.utils import latest_checkpoint, load_checkpoint
 
@@ -310,3 +313,52 @@ def test_bf16_autocast_path_runs_one_ppo_update_on_the_cpu():
     # fp32 on the CPU unless asked: 'auto' means bf16 on CUDA only
     with make_trainer()._autocast():
         assert trainer.policy(batch.input_ids).logits.dtype == torch.float32
+
+
+def test_rlhf_step_with_the_reference_parts_repeats_the_trainers_own_update():
+    """``rlhf_step`` is the trainer's update without its diagnostics: same losses, same weights."""
+    config = SMALL.replace(n_minibatches=2, ppo_epochs=2)
+    own = make_trainer(config)
+    textbook = make_trainer(config, parts=RLHFParts(rlhf_step=rlhf_step))
+    for _ in range(2):
+        a, b = own.step(), textbook.step()
+        for key in ("reward", "kl", "kl_coef", "policy_loss", "value_loss", "explained_variance"):
+            assert a[key] == pytest.approx(b[key], rel=1e-6, abs=1e-9, nan_ok=True), key
+    assert "ratio_dev_first" not in b  # the diagnostics of the trainer's own loop only
+    for p, q in zip(own.model.parameters(), textbook.model.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-7)
+
+
+def test_parts_replace_the_reference_functions_and_the_kl_update():
+    calls = {"token_gae": 0, "adaptive_kl_update": 0}
+
+    def counting(name, fn):
+        def wrapped(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+    parts = RLHFParts(
+        token_gae=counting("token_gae", token_gae),
+        adaptive_kl_update=lambda beta, kl, target, horizon, n: beta * 2.0,
+    )
+    trainer = make_trainer(parts=parts)
+    trainer.step()
+    trainer.step()
+    assert calls["token_gae"] == 2
+    assert trainer.kl_controller.value == pytest.approx(SMALL.init_kl_coef * 4)
+
+
+def test_bad_parts_are_refused_with_clear_errors():
+    with pytest.raises(TypeError, match="RLHFParts.whiten must be a function"):
+        RLHFParts(whiten=3)
+    with pytest.raises(TypeError, match="parts must be an RLHFParts"):
+        make_trainer(parts={"rlhf_step": rlhf_step})
+    with pytest.raises(ValueError, match="temperature_in_forward"):
+        make_trainer(
+            SMALL.replace(temperature_in_forward=False), parts=RLHFParts(rlhf_step=rlhf_step)
+        )
+    trainer = make_trainer(parts=RLHFParts(rlhf_step=lambda *args: {"returns": None}))
+    with pytest.raises(TypeError, match="missing \\['policy_loss', 'value_loss'\\]"):
+        trainer.step()
