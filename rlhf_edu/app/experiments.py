@@ -3,6 +3,8 @@
 Each experiment is a module with ``run(args) -> dict`` that writes ``DIR/results.json`` and its
 plots; this module picks it, checks the arguments and prints where everything went. The studies:
 
+- ``feedback``: every feedback form at equal annotator cost, aggregation of disagreeing
+  annotators, active selection (``rlhf_edu.app.experiment_feedback``);
 - ``irl``: MaxEnt IRL from demonstrations against T-REX from comparisons on the colour
   gridworld (``rlhf_edu.app.experiment_irl``).
 """
@@ -16,6 +18,11 @@ from pathlib import Path
 
 #: name -> (module with ``run(args)``, one line for ``--help``)
 EXPERIMENTS: dict[str, tuple[str, str]] = {
+    "feedback": (
+        "rlhf_edu.app.experiment_feedback",
+        "reward models from each feedback form at equal cost, merging disagreeing annotators, "
+        "active vs random labelling",
+    ),
     "irl": (
         "rlhf_edu.app.experiment_irl",
         "MaxEnt IRL (demonstrations) vs T-REX (comparisons) on the colour gridworld",

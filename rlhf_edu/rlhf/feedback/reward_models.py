@@ -54,6 +54,7 @@ __all__ = [
     "ordinal_logit_loss",
     "pairwise_accuracy",
     "response_features",
+    "soft_pair_loss",
     "thumbs_loss",
 ]
 
@@ -164,6 +165,21 @@ def ordinal_logit_loss(
     return -torch.log(p.clamp_min(1e-12)).mean()
 
 
+def soft_pair_loss(margins: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Bradley-Terry with a soft target: mean ``-[q log sigmoid(m) + (1 - q) log sigmoid(-m)]``.
+
+    margins: (batch,) ``r(y_1) - r(y_2)``; q: (batch,) the probability, e.g. the share of
+    annotators or the Dawid-Skene posterior, that ``y_1`` is the better response. ``q = 1`` is the
+    hard Bradley-Terry loss.
+    """
+    if margins.shape != q.shape:
+        raise ValueError(f"margins {tuple(margins.shape)} and q {tuple(q.shape)} must match")
+    q = q.to(margins.dtype)
+    if q.numel() and (float(q.min()) < 0.0 or float(q.max()) > 1.0):
+        raise ValueError("q must be probabilities in [0, 1]")
+    return F.binary_cross_entropy_with_logits(margins, q)
+
+
 def comment_loss(shortfalls: torch.Tensor, aspects: torch.Tensor) -> torch.Tensor:
     """Mean ``-log softmax(d)[named aspect]``: cross-entropy of the aspect a comment names.
 
@@ -181,7 +197,9 @@ def comment_loss(shortfalls: torch.Tensor, aspects: torch.Tensor) -> torch.Tenso
 class FeedbackData:
     """One form's answers as tensors: ``phi`` (n, k, F) of the responses each answer is about
     (k = 2 for pairs and edits, chosen first; k for rankings, in the ranked order, best first;
-    k = 1 for thumbs, stars and comments) and ``labels`` (n,) for the pointwise forms."""
+    k = 1 for thumbs, stars and comments) and ``labels`` (n,) for the pointwise forms; for pairs,
+    optional ``labels`` are the probability that the first response is the better one (soft
+    labels from several annotators), and without them the first is the chosen one."""
 
     form: str
     phi: torch.Tensor
@@ -243,6 +261,8 @@ def _loss(model: FeedbackRewardModel, data: FeedbackData) -> torch.Tensor:
     if data.form == "comments":
         return comment_loss(model.shortfalls(data.phi[:, 0]), data.labels)
     rewards = model(data.phi.reshape(n * k, n_features)).reshape(n, k)
+    if data.form == "pairs" and data.labels is not None:  # soft labels q = P(first is better)
+        return soft_pair_loss(rewards[:, 0] - rewards[:, 1], data.labels)
     if data.form in ("pairs", "edits", "rankings"):  # best first: the ranking is 0, 1, ..., k-1
         order = torch.arange(k).expand(n, k)
         return plackett_luce_loss(rewards, order)
@@ -275,11 +295,12 @@ def fit_feedback_reward_model(
     model = FeedbackRewardModel(data.phi.shape[-1])
     model.uses_aspects = data.form == "comments"
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
-    for _ in range(epochs):
-        optimizer.zero_grad(set_to_none=True)
-        loss = _loss(model, data)
-        loss.backward()
-        optimizer.step()
+    with torch.enable_grad():  # also when called under torch.no_grad()
+        for _ in range(epochs):
+            optimizer.zero_grad(set_to_none=True)
+            loss = _loss(model, data)
+            loss.backward()
+            optimizer.step()
     model.eval()
     return model
 

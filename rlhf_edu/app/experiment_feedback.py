@@ -1,0 +1,311 @@
+"""``rlhf-edu experiment feedback``: which feedback teaches a reward model most per second of a
+person's time, how to merge annotators who disagree, and whether choosing what to label helps.
+
+Every label comes from the synthetic annotators of :mod:`rlhf_edu.rlhf.feedback.annotators`,
+whose true utility is known, and every reward model is the linear one of
+:mod:`rlhf_edu.rlhf.feedback.reward_models`, scored on the same held-out pairs: its pairwise
+accuracy against the labels a fresh annotator gives them (ceiling: ``bayes_optimal_accuracy``,
+what even the true utility scores against noisy labels).
+
+1. **Forms at equal cost.** For budgets of annotator time (``cost.label_seconds``), each form
+   buys a different number of labels; one model per form, budget and seed, each trained on the
+   first labels of one seeded collection (nested subsets).
+2. **Aggregation.** A pool of two reliable and three unreliable annotators labels the same
+   pairs; majority vote, vote shares (soft labels) and the Dawid-Skene posterior each give the
+   targets of one model. Agreement: raw pairwise agreement, mean Cohen's kappa, Krippendorff's
+   alpha.
+3. **Active selection.** From a pool of unlabelled pairs, label in rounds either random pairs or
+   those on which an ensemble of five models (bootstrap resamples) disagrees most.
+
+Writes ``results.json`` and plots. Deterministic: the same seeds give the same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlhf_edu.rlhf.feedback import (
+    Annotator,
+    annotator_pool,
+    cohen_kappa,
+    dawid_skene,
+    krippendorff_alpha,
+    majority_vote,
+    soft_labels,
+)
+from rlhf_edu.rlhf.feedback.cost import label_seconds, labels_for_budget
+from rlhf_edu.rlhf.feedback.reward_models import (
+    FORMS,
+    FeedbackData,
+    collect_feedback,
+    features_of,
+    fit_feedback_reward_model,
+)
+from rlhf_edu.rlhf.preferences import sample_response_pairs, sigmoid, words
+from rlhf_edu.utils.checkpoint import atomic_write_bytes
+from rlhf_edu.utils.progress import progress
+
+BUDGET_SECONDS = (600, 1800, 3600, 7200)  # 10 minutes to 2 hours of one person's time
+EQUAL_COST_SECONDS = 3600
+RANKING_K = 4
+N_HELD_OUT = 500
+N_POOL_PAIRS = 300
+ACTIVE_POOL, ACTIVE_START, ACTIVE_STEP, ACTIVE_BUDGET, ENSEMBLE = 1500, 20, 20, 200, 5
+
+
+class HeldOut:
+    """Held-out pairs with noisy labels from a fresh annotator, and their Bayes ceiling."""
+
+    def __init__(self, annotator: Annotator, seed: int) -> None:
+        triples = sample_response_pairs(N_HELD_OUT, seed=10_000 + seed)
+        rng = np.random.default_rng(20_000 + seed)
+        self.phi_a = torch.cat([features_of(p, [a]) for p, a, _ in triples])
+        self.phi_b = torch.cat([features_of(p, [b]) for p, _, b in triples])
+        self.labels = np.array([annotator.compare(p, a, b, rng) for p, a, b in triples])
+        gaps = np.array([annotator.u(p, a) - annotator.u(p, b) for p, a, b in triples])
+        self.true_order = gaps > 0
+        self.bayes = float(np.mean(sigmoid(np.abs(gaps) / annotator.temperature)))
+
+    def accuracy(self, model: torch.nn.Module) -> float:
+        """Agreement of ``r(a) > r(b)`` with the noisy held-out labels."""
+        with torch.no_grad():
+            prefer_a = (model(self.phi_a) > model(self.phi_b)).numpy()
+        return float(np.mean(prefer_a == self.labels))
+
+
+def mean_words_per_response(n: int = 2000) -> float:
+    """Average words of a corpus response (what a person reads per response)."""
+    triples = sample_response_pairs(n // 2, seed=0)
+    return float(np.mean([len(words(r)) for _, a, b in triples for r in (a, b)]))
+
+
+def _prefix(data: FeedbackData, n: int) -> FeedbackData:
+    labels = None if data.labels is None else data.labels[:n]
+    return FeedbackData(data.form, data.phi[:n], labels)
+
+
+def forms_at_equal_cost(seed: int, held_out: HeldOut, words_per_response: float) -> dict:
+    """Accuracy of each form's model at each budget (nested subsets of one collection)."""
+    annotator = Annotator()
+    by_form = {}
+    for form in FORMS:
+        n_labels = [
+            labels_for_budget(form, s, words_per_response, RANKING_K) for s in BUDGET_SECONDS
+        ]
+        data = collect_feedback(form, annotator, max(n_labels), seed=100 * seed + 1, k=RANKING_K)
+        by_form[form] = {
+            "labels": n_labels,
+            "accuracy": [
+                held_out.accuracy(fit_feedback_reward_model(_prefix(data, n), seed=seed))
+                for n in n_labels
+            ],
+        }
+    return by_form
+
+
+def pool_labels(seed: int) -> tuple[list[tuple[str, str, str]], np.ndarray, list[Annotator]]:
+    """Every annotator of a disagreeing pool labels the same pairs: labels (pairs, annotators),
+    1 where the first response was preferred."""
+    pool = annotator_pool(n_reliable=2, n_unreliable=3, seed=seed)
+    triples = sample_response_pairs(N_POOL_PAIRS, seed=30_000 + seed)
+    rng = np.random.default_rng(40_000 + seed)
+    labels = np.array([[int(a.compare(p, x, y, rng)) for a in pool] for p, x, y in triples])
+    return triples, labels, pool
+
+
+def aggregation(seed: int, held_out: HeldOut) -> dict[str, Any]:
+    """One reward model per aggregation rule, and the pool's agreement statistics."""
+    triples, labels, pool = pool_labels(seed)
+    phi = torch.stack([features_of(p, [a, b]) for p, a, b in triples])
+    posterior, confusion = dawid_skene(labels, n_classes=2)
+    targets = {
+        "majority": majority_vote(labels, 2).astype(float),
+        "soft": soft_labels(labels, 2)[:, 1],
+        "dawid_skene": posterior[:, 1],
+    }
+    accuracy = {
+        rule: held_out.accuracy(
+            fit_feedback_reward_model(
+                FeedbackData("pairs", phi, torch.as_tensor(q, dtype=torch.float32)), seed=seed
+            )
+        )
+        for rule, q in targets.items()
+    }
+    pairs_of_annotators = list(itertools.combinations(range(len(pool)), 2))
+    return {
+        "accuracy": accuracy,
+        "pairwise_agreement": float(
+            np.mean([np.mean(labels[:, i] == labels[:, j]) for i, j in pairs_of_annotators])
+        ),
+        "cohen_kappa": float(
+            np.mean([cohen_kappa(labels[:, i], labels[:, j]) for i, j in pairs_of_annotators])
+        ),
+        "krippendorff_alpha": float(krippendorff_alpha(labels)),
+        "estimated_accuracy": {  # Dawid-Skene's P(annotator says the truth), per annotator
+            a.name: float(np.mean(np.diag(confusion[j]))) for j, a in enumerate(pool)
+        },
+    }
+
+
+def active_vs_random(seed: int, held_out: HeldOut) -> dict[str, list[float]]:
+    """Accuracy after each round of labelling, choosing pairs at random or by disagreement."""
+    annotator = Annotator()
+    triples = sample_response_pairs(ACTIVE_POOL, seed=50_000 + seed)
+    phi = torch.stack([features_of(p, [a, b]) for p, a, b in triples])  # (pool, 2, F)
+    label_rng = np.random.default_rng(60_000 + seed)
+    first_better = np.array([annotator.compare(p, a, b, label_rng) for p, a, b in triples])
+    budgets = list(range(ACTIVE_START, ACTIVE_BUDGET + 1, ACTIVE_STEP))
+
+    def fit(indices: np.ndarray, model_seed: int) -> torch.nn.Module:
+        rows = phi[indices]
+        swap = torch.as_tensor(~first_better[indices])  # chosen first
+        rows = torch.where(swap[:, None, None], rows.flip(1), rows)
+        return fit_feedback_reward_model(FeedbackData("pairs", rows), seed=model_seed, epochs=200)
+
+    curves: dict[str, list[float]] = {}
+    for strategy in ("random", "active"):
+        rng = np.random.default_rng(70_000 + seed)
+        chosen = rng.choice(ACTIVE_POOL, ACTIVE_START, replace=False)
+        curve = []
+        for n in budgets:
+            curve.append(held_out.accuracy(fit(chosen, seed)))
+            if n == budgets[-1]:
+                break
+            remaining = np.setdiff1d(np.arange(ACTIVE_POOL), chosen)
+            if strategy == "random":
+                new = rng.choice(remaining, ACTIVE_STEP, replace=False)
+            else:  # the pairs the bootstrap ensemble disagrees on most
+                p_first = []
+                for member in range(ENSEMBLE):
+                    model = fit(rng.choice(chosen, len(chosen), replace=True), member)
+                    with torch.no_grad():
+                        margin = model(phi[remaining, 0]) - model(phi[remaining, 1])
+                    p_first.append(torch.sigmoid(margin).numpy())
+                disagreement = np.std(p_first, axis=0)
+                new = remaining[np.argsort(-disagreement, kind="stable")[:ACTIVE_STEP]]
+            chosen = np.concatenate([chosen, new])
+        curves[strategy] = curve
+    curves["labels"] = budgets
+    return curves
+
+
+def run_feedback_study(seeds: list[int]) -> dict[str, Any]:
+    """All three parts over ``seeds``; returns the results.json content."""
+    words_per_response = mean_words_per_response()
+    per_seed: list[dict[str, Any]] = []
+    for seed in progress(seeds, desc="feedback: seeds"):
+        held_out = HeldOut(Annotator(), seed)
+        per_seed.append(
+            {
+                "bayes": held_out.bayes,
+                "forms": forms_at_equal_cost(seed, held_out, words_per_response),
+                "aggregation": aggregation(seed, held_out),
+                "active": active_vs_random(seed, held_out),
+            }
+        )
+
+    def mean(values: list[Any]) -> Any:
+        return np.round(np.mean(np.asarray(values, dtype=float), axis=0), 6).tolist()
+
+    reference = BUDGET_SECONDS.index(EQUAL_COST_SECONDS)
+    forms = {
+        form: {
+            "seconds_per_label": round(label_seconds(form, words_per_response, RANKING_K), 3),
+            "seconds": list(BUDGET_SECONDS),
+            "labels": per_seed[0]["forms"][form]["labels"],
+            "per_seed": [s["forms"][form]["accuracy"] for s in per_seed],
+            "mean": mean([s["forms"][form]["accuracy"] for s in per_seed]),
+        }
+        for form in FORMS
+    }
+    aggregated = [s["aggregation"] for s in per_seed]
+    return {
+        "experiment": "feedback",
+        "seeds": list(seeds),
+        "words_per_response": round(words_per_response, 3),
+        "equal_cost_seconds": EQUAL_COST_SECONDS,
+        "accuracy_at_equal_cost": {
+            form: round(float(forms[form]["mean"][reference]), 6) for form in FORMS
+        },
+        "bayes_optimal_accuracy": round(float(np.mean([s["bayes"] for s in per_seed])), 6),
+        "forms": forms,
+        "aggregation": {
+            rule: round(float(np.mean([a["accuracy"][rule] for a in aggregated])), 6)
+            for rule in ("majority", "soft", "dawid_skene")
+        },
+        "agreement": {
+            stat: round(float(np.mean([a[stat] for a in aggregated])), 6)
+            for stat in ("pairwise_agreement", "cohen_kappa", "krippendorff_alpha")
+        },
+        "dawid_skene_annotator_accuracy": [a["estimated_accuracy"] for a in aggregated],
+        "active_vs_random": {
+            "labels": per_seed[0]["active"]["labels"],
+            "active": mean([s["active"]["active"] for s in per_seed]),
+            "random": mean([s["active"]["random"] for s in per_seed]),
+            "per_seed": [{k: s["active"][k] for k in ("active", "random")} for s in per_seed],
+        },
+    }
+
+
+def plot_feedback_study(results: dict[str, Any], out: Path) -> list[Path]:
+    """Accuracy against labels and against cost per form; aggregation; active vs random."""
+    import matplotlib.pyplot as plt  # noqa: I001
+
+    from rlhf_edu.viz.figures import save_figure  # first: it picks a backend without a screen
+
+    written = []
+    bayes = results["bayes_optimal_accuracy"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for form, curve in results["forms"].items():
+        rows = np.array(curve["per_seed"])
+        for ax, x in zip(axes, (curve["labels"], np.array(curve["seconds"]) / 60)):
+            ax.plot(x, rows.mean(0), marker="o", label=form)
+            ax.fill_between(x, rows.min(0), rows.max(0), alpha=0.15)
+    for ax, xlabel in zip(axes, ("labels", "annotator minutes (cost model)")):
+        ax.axhline(bayes, color="k", linestyle=":", label="Bayes ceiling")
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+    axes[0].set_ylabel("held-out pairwise accuracy")
+    axes[0].set_title("per label")
+    axes[1].set_title("per minute of a person's time")
+    axes[1].legend(fontsize=8)
+    fig.suptitle(f"Reward models from each form of feedback ({len(results['seeds'])} seeds)")
+    fig.tight_layout()
+    written.append(save_figure(fig, out / "forms.png"))
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    rules = list(results["aggregation"])
+    axes[0].bar(rules, [results["aggregation"][r] for r in rules], color="#4c72b0")
+    axes[0].axhline(bayes, color="k", linestyle=":", label="Bayes ceiling")
+    axes[0].set_ylim(0.5, 1.0)
+    axes[0].set_title("2 reliable + 3 unreliable annotators: merge rule")
+    axes[0].set_ylabel("held-out pairwise accuracy")
+    axes[0].legend()
+    active = results["active_vs_random"]
+    for strategy in ("random", "active"):
+        axes[1].plot(active["labels"], active[strategy], marker="o", label=strategy)
+    axes[1].axhline(bayes, color="k", linestyle=":")
+    axes[1].set_xlabel("labelled pairs")
+    axes[1].set_title("which pairs to label: ensemble disagreement vs random")
+    axes[1].legend()
+    fig.tight_layout()
+    written.append(save_figure(fig, out / "aggregation_and_active.png"))
+    plt.close(fig)
+    return written
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``feedback`` experiment for ``rlhf-edu experiment``: results, then plots."""
+    results = run_feedback_study(list(range(args.seeds)))
+    out = Path(args.out)
+    atomic_write_bytes((json.dumps(results, indent=1) + "\n").encode(), out / "results.json")
+    plot_feedback_study(results, out)
+    return results
