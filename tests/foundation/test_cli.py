@@ -15,13 +15,22 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_help_lists_every_subcommand():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("demo", "assign", "grade", "train", "label"):
+    for command in ("demo", "assign", "grade", "train", "experiment", "label"):
         assert command in result.stdout
 
 
 @pytest.mark.parametrize(
     "argv",
-    [["demo"], ["assign"], ["grade"], ["train"], ["train", "lm"], ["train", "agent"], ["label"]],
+    [
+        ["demo"],
+        ["assign"],
+        ["grade"],
+        ["train"],
+        ["train", "lm"],
+        ["train", "agent"],
+        ["experiment"],
+        ["label"],
+    ],
 )
 def test_every_level_has_useful_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
