@@ -373,6 +373,79 @@ def sequence_logprob(
     return (token_lp * response_mask[:, 1:].to(token_lp.dtype)).sum(-1)
 
 
+# ---------------------------------------------------------------------------------------------
+# The pieces notebook 08 has students write (the references of its exercises)
+# ---------------------------------------------------------------------------------------------
+
+
+def next_token_distribution(
+    logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None
+) -> torch.Tensor:
+    """The sampling distribution ``softmax(logits / T)``, restricted to the ``top_k`` largest
+    logits (the others get probability 0; ties with the k-th largest are kept): ``(..., vocab)``
+    -> probabilities of the same shape, each row summing to 1. ``top_k=None``: every token."""
+    check_float("temperature", temperature, 0.0, None, low_open=True)
+    scaled = logits.float() / temperature
+    if top_k is not None:
+        check_int("top_k", top_k)
+        kth_largest = torch.topk(scaled, min(top_k, scaled.shape[-1]), dim=-1).values[..., -1:]
+        scaled = scaled.masked_fill(scaled < kth_largest, float("-inf"))
+    return F.softmax(scaled, dim=-1)
+
+
+def token_entropy(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Entropy in nats of ``softmax(logits / T)`` at every position: ``(..., vocab)`` -> ``(...)``;
+    ``-sum_a pi(a) log pi(a)`` computed from ``log_softmax`` (no ``0 * log 0 = nan``)."""
+    check_float("temperature", temperature, 0.0, None, low_open=True)
+    logprobs = F.log_softmax(logits.float() / temperature, dim=-1)
+    return -(logprobs.exp() * logprobs).sum(-1)
+
+
+def response_mask(response_ids: torch.Tensor, eos_token_id: int) -> torch.Tensor:
+    """1 on a sampled response's tokens up to and including its first EOS, 0 after (padding):
+    ``(batch, T)`` long. A row without EOS (cut at ``max_new_tokens``) is all ones."""
+    return response_mask_from_tokens(response_ids, eos_token_id, stop_at_eos=True)
+
+
+def response_logprob_sum(
+    token_logprobs: torch.Tensor, response_ids: torch.Tensor, pad_token_id: int
+) -> torch.Tensor:
+    """``log pi(y | x)`` per row from the per-token log-probs ``(batch, T)`` of sampled responses
+    ``(batch, T)`` padded after their end, when the pad token *is* the end token (GPT-2 recipes:
+    ``pad_token_id == eos_token_id``): the first pad/EOS of a row is its real end token and
+    counts; the ones after it are padding. ``!= pad_token_id`` would drop the real EOS."""
+    mask = response_mask_from_tokens(response_ids, pad_token_id, stop_at_eos=True)
+    return (token_logprobs * mask.to(token_logprobs.dtype)).sum(-1)
+
+
+def response_token_logprobs(
+    logits: torch.Tensor,
+    response_ids: torch.Tensor,
+    response_mask: torch.Tensor,
+    temperature: float,
+) -> torch.Tensor:
+    """``log pi_T(y_t | s_t)`` of responses sampled at ``temperature``: logits ``(batch, T,
+    vocab)`` (raw, the ones that predicted each response token), ``response_ids`` and
+    ``response_mask`` ``(batch, T)`` -> ``(batch, T)``, 0 where the mask is 0. The logits are
+    divided by the sampling temperature: scoring at ``T = 1`` what was sampled at ``T != 1``
+    makes the policy look different from itself (a ratio != 1 and a KL > 0 before any update)."""
+    check_float("temperature", temperature, 0.0, None, low_open=True)
+    token_lp = logprobs_from_logits(logits.float() / temperature, response_ids)
+    return token_lp * response_mask.to(token_lp.dtype)
+
+
+def per_token_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` ``(batch, T)`` over each row's positions where ``mask`` is 1 -> ``(batch,)``;
+    a row with no 1s gives 0 (nothing to average), never NaN."""
+    if values.shape != mask.shape:
+        raise ValueError(
+            f"values and mask must have the same shape, got {tuple(values.shape)} and "
+            f"{tuple(mask.shape)}"
+        )
+    mask = mask.to(values.dtype)
+    return (values * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+
+
 def response_logits_and_hidden(
     model,
     input_ids: torch.Tensor,
