@@ -38,7 +38,76 @@ from rlhf_edu.rlhf.generation import (
 from rlhf_edu.utils import History, check_seed, progress
 from rlhf_edu.utils.validation import check_float, check_int, documented
 
-__all__ = ["DPOConfig", "DPOResult", "dpo_loss", "response_logprobs", "train_dpo"]
+__all__ = [
+    "DPOConfig",
+    "DPOResult",
+    "dpo_loss",
+    "dpo_step",
+    "implicit_reward",
+    "kl_regularized_objective",
+    "optimal_kl_policy",
+    "response_logprobs",
+    "train_dpo",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# The derivation on a small discrete problem: responses y_1..y_K with rewards r_k
+# ---------------------------------------------------------------------------------------------
+
+
+def _probabilities(name: str, probs) -> np.ndarray:
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 1 or probs.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-d array of probabilities")
+    if np.any(probs < 0) or not np.isclose(probs.sum(), 1.0, atol=1e-6):
+        raise ValueError(f"{name} must be non-negative and sum to 1, got sum {probs.sum():.6g}")
+    return probs
+
+
+def kl_regularized_objective(probs, ref_probs, rewards, beta: float) -> float:
+    """``E_pi[r] - beta * KL(pi || pi_ref) = sum_k pi_k r_k - beta sum_k pi_k log(pi_k / ref_k)``.
+
+    ``probs``, ``ref_probs``, ``rewards``: ``(K,)`` over the K responses of one prompt. Terms with
+    ``pi_k = 0`` contribute 0 (``0 log 0 = 0``); ``pi_k > 0`` where ``ref_k = 0`` gives ``-inf``.
+    """
+    check_float("beta", beta, 0.0, None, low_open=True)
+    probs, ref_probs = _probabilities("probs", probs), _probabilities("ref_probs", ref_probs)
+    rewards = np.asarray(rewards, dtype=np.float64)
+    if not probs.shape == ref_probs.shape == rewards.shape:
+        raise ValueError("probs, ref_probs and rewards must have the same shape")
+    support = probs > 0
+    if np.any(ref_probs[support] == 0):
+        return float("-inf")
+    kl = float(np.sum(probs[support] * np.log(probs[support] / ref_probs[support])))
+    return float(np.sum(probs * rewards)) - beta * kl
+
+
+def optimal_kl_policy(ref_probs, rewards, beta: float) -> np.ndarray:
+    """The maximiser of :func:`kl_regularized_objective`: ``pi* = pi_ref exp(r / beta) / Z``.
+
+    Computed as a softmax of ``log pi_ref + r / beta`` (stable for small ``beta``): ``(K,)``.
+    """
+    check_float("beta", beta, 0.0, None, low_open=True)
+    ref_probs = _probabilities("ref_probs", ref_probs)
+    rewards = np.asarray(rewards, dtype=np.float64)
+    if rewards.shape != ref_probs.shape:
+        raise ValueError("ref_probs and rewards must have the same shape")
+    with np.errstate(divide="ignore"):
+        logits = np.log(ref_probs) + rewards / beta
+    logits -= logits.max()
+    weights = np.exp(logits)
+    return weights / weights.sum()
+
+
+def implicit_reward(probs, ref_probs, beta: float) -> np.ndarray:
+    """DPO's implicit reward ``beta * log(pi / pi_ref)``: ``(K,)``. For ``pi = pi*`` it equals
+    ``r - beta log Z``: the true reward up to a constant (the same for every response)."""
+    check_float("beta", beta, 0.0, None, low_open=True)
+    probs, ref_probs = _probabilities("probs", probs), _probabilities("ref_probs", ref_probs)
+    if probs.shape != ref_probs.shape:
+        raise ValueError("probs and ref_probs must have the same shape")
+    return beta * (np.log(probs) - np.log(ref_probs))
 
 
 def dpo_loss(
@@ -95,6 +164,57 @@ def response_logprobs(
     return (logprobs_from_logits(logits, response_ids) * response_mask).sum(1)
 
 
+def dpo_step(
+    policy,
+    tokenizer,
+    optimizer: torch.optim.Optimizer,
+    batch: dict,
+    beta: float,
+    max_grad_norm: float | None = 1.0,
+) -> dict[str, float]:
+    """One DPO gradient step on a batch of preference pairs.
+
+    ``batch``: ``prompts``, ``chosen``, ``rejected`` (lists of B strings) and
+    ``ref_chosen_logps``, ``ref_rejected_logps`` (``(B,)`` tensors: the frozen reference's summed
+    log-probabilities, computed once before training). The policy's ``log pi(y | x)`` of chosen
+    and rejected come from :func:`response_logprobs` (summed over response tokens, with
+    gradient); then :func:`dpo_loss`, zero the gradients, backpropagate, clip the gradient norm to
+    ``max_grad_norm`` (None: no clipping), optimizer step.
+
+    Returns, measured before the step, as floats: ``loss``; ``accuracy``, the fraction of pairs
+    whose implicit reward ``beta * (log pi - log pi_ref)`` is higher for the chosen response;
+    ``margin``, the mean implicit-reward margin chosen minus rejected; and ``chosen_reward`` and
+    ``rejected_reward``, the mean implicit rewards.
+    """
+    n = len(batch["prompts"])
+    # chosen and rejected in one forward pass: (2 * B,) -> two (B,) halves
+    logps = response_logprobs(
+        policy,
+        tokenizer,
+        list(batch["prompts"]) * 2,
+        list(batch["chosen"]) + list(batch["rejected"]),
+    )
+    policy_chosen, policy_rejected = logps[:n], logps[n:]
+    ref_chosen = batch["ref_chosen_logps"].to(logps.device)
+    ref_rejected = batch["ref_rejected_logps"].to(logps.device)
+    loss = dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if max_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
+    optimizer.step()
+    with torch.no_grad():
+        chosen_reward = beta * (policy_chosen - ref_chosen)  # implicit rewards, (B,)
+        rejected_reward = beta * (policy_rejected - ref_rejected)
+    return {
+        "loss": loss.item(),
+        "accuracy": (chosen_reward > rejected_reward).float().mean().item(),
+        "margin": (chosen_reward - rejected_reward).mean().item(),
+        "chosen_reward": chosen_reward.mean().item(),
+        "rejected_reward": rejected_reward.mean().item(),
+    }
+
+
 @dataclass
 class DPOConfig:
     """DPO hyperparameters (validated; TRL's default ``beta`` is 0.1)."""
@@ -138,6 +258,7 @@ def train_dpo(
     seed: int = 0,
     ref_policy=None,
     show_progress: bool | None = None,
+    step=None,
 ) -> DPOResult:
     """Fine-tune ``policy`` in place with DPO on preference ``pairs``.
 
@@ -148,9 +269,15 @@ def train_dpo(
         config: a ``DPOConfig``.
         seed: shuffles the pairs.
         ref_policy: the frozen reference (default: a copy of ``policy`` before training).
+        step: the training step, ``step(policy, tokenizer, optimizer, batch, beta, max_grad_norm)
+            -> {"loss", "accuracy", "margin", ...}`` (default :func:`dpo_step`; notebook 11 passes
+            the student's). Every key it returns is logged; the loop stays here.
     """
     config = config or DPOConfig()
     seed = check_seed(seed)
+    step_fn = dpo_step if step is None else step
+    if not callable(step_fn):
+        raise TypeError(f"step must be a function like dpo_step, got {step!r}")
     pairs = list(pairs)
     if not pairs:
         raise ValueError("pairs is empty: DPO needs at least one preference pair")
@@ -188,38 +315,23 @@ def train_dpo(
         order = rng.permutation(len(pairs))
         for b in range(n_batches):
             idx = order[b * bs : (b + 1) * bs].tolist()
-            # chosen and rejected in one forward pass: (2 * batch,) -> two (batch,) halves
-            both = response_logprobs(
-                policy,
-                tokenizer,
-                [prompts[i] for i in idx] * 2,
-                [chosen[i] for i in idx] + [rejected[i] for i in idx],
+            batch = {
+                "prompts": [prompts[i] for i in idx],
+                "chosen": [chosen[i] for i in idx],
+                "rejected": [rejected[i] for i in idx],
+                "ref_chosen_logps": ref_chosen[idx],
+                "ref_rejected_logps": ref_rejected[idx],
+            }
+            metrics = step_fn(
+                policy, tokenizer, optimizer, batch, config.beta, config.max_grad_norm
             )
-            pc, pr = both[: len(idx)], both[len(idx) :]
-            rc, rr = ref_chosen[idx].to(pc.device), ref_rejected[idx].to(pc.device)
-            loss = dpo_loss(pc, pr, rc, rr, config.beta)
-            if not torch.isfinite(loss):
+            loss = float(metrics["loss"])
+            if not math.isfinite(loss):
                 raise FloatingPointError(
-                    f"DPO loss is {loss.item()} at epoch {epoch}, batch {b}: lower learning_rate"
+                    f"DPO loss is {loss} at epoch {epoch}, batch {b}: lower learning_rate"
                 )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.max_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
-            optimizer.step()
-            with torch.no_grad():
-                chosen_reward = config.beta * (pc - rc)  # implicit rewards
-                rejected_reward = config.beta * (pr - rr)
-                history.log(
-                    epoch=epoch,
-                    step=len(history),
-                    loss=loss.item(),
-                    accuracy=(chosen_reward > rejected_reward).float().mean().item(),
-                    chosen_reward=chosen_reward.mean().item(),
-                    rejected_reward=rejected_reward.mean().item(),
-                    margin=(chosen_reward - rejected_reward).mean().item(),
-                )
+            history.log(epoch=epoch, step=len(history), **{k: float(v) for k, v in metrics.items()})
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.set_postfix(loss=f"{loss:.3f}")
     bar.close()
     return DPOResult(policy=policy, ref_policy=ref_policy, history=history)

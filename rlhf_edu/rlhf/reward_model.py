@@ -325,13 +325,64 @@ def _length_bucketed(
     return np.concatenate([batches[i] for i in rng.permutation(len(batches))])
 
 
-def _pair_rewards(
+def _pair_batch(
     model: RewardModel, chosen: list[list[int]], rejected: list[list[int]]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Raw rewards of chosen and rejected in one forward pass: two (batch,) tensors."""
+) -> dict[str, torch.Tensor]:
+    """Chosen and rejected token rows right-padded to one width: a batch for the training step."""
     input_ids, attention_mask = pad_rows(chosen + rejected, model.tokenizer.pad_token_id, "right")
-    rewards = model(input_ids, attention_mask)
-    return rewards[: len(chosen)], rewards[len(chosen) :]
+    n = len(chosen)
+    return {
+        "chosen_ids": input_ids[:n],
+        "chosen_mask": attention_mask[:n],
+        "rejected_ids": input_ids[n:],
+        "rejected_mask": attention_mask[n:],
+    }
+
+
+def pair_rewards(
+    model: nn.Module, batch: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rewards of the chosen and the rejected responses of a batch, in one forward pass.
+
+    ``batch`` holds ``chosen_ids``, ``chosen_mask``, ``rejected_ids``, ``rejected_mask``, each
+    ``(batch, seq_len)`` (one width for all four); ``model(input_ids, attention_mask)`` returns
+    ``(rows,)``. Returns ``(r_chosen, r_rejected)``, each ``(batch,)``.
+    """
+    n = batch["chosen_ids"].shape[0]
+    input_ids = torch.cat([batch["chosen_ids"], batch["rejected_ids"]])  # (2 * batch, seq_len)
+    attention_mask = torch.cat([batch["chosen_mask"], batch["rejected_mask"]])
+    rewards = model(input_ids, attention_mask)  # (2 * batch,)
+    return rewards[:n], rewards[n:]
+
+
+def reward_model_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: dict[str, torch.Tensor],
+    margin: float = 0.0,
+    max_grad_norm: float | None = 1.0,
+) -> dict[str, float]:
+    """One gradient step of reward-model training on a batch of preference pairs.
+
+    r_chosen, r_rejected = model(chosen), model(rejected)          # (batch,) each
+    loss = mean -log sigmoid(r_chosen - r_rejected - margin)       # Bradley-Terry
+    zero the gradients, backpropagate, clip the gradient norm to ``max_grad_norm`` (None: no
+    clipping), take the optimizer step.
+
+    Returns ``{"loss": ..., "accuracy": ...}``: the batch's loss and pairwise accuracy *before* the
+    step, as Python floats.
+    """
+    r_chosen, r_rejected = pair_rewards(model, batch)
+    loss = bradley_terry_loss(r_chosen, r_rejected, margin)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if max_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    return {
+        "loss": loss.item(),
+        "accuracy": pairwise_accuracy(r_chosen.detach(), r_rejected.detach()),
+    }
 
 
 @torch.no_grad()
@@ -381,6 +432,7 @@ def train_reward_model(
     resume: bool = False,
     cache_dir: str | os.PathLike | None = None,
     labeler=None,
+    step=None,
 ) -> tuple[RewardModel, History]:
     """Fit a reward model to preference pairs with the Bradley-Terry loss.
 
@@ -396,6 +448,9 @@ def train_reward_model(
             as an uninterrupted run.
         labeler: the synthetic labeler of the pairs, if any: evaluations then also log
             ``eval_expected_accuracy`` (accuracy averaged over its label noise).
+        step: the training step, ``step(model, optimizer, batch, margin) -> {"loss", "accuracy"}``
+            (default :func:`reward_model_step`; notebook 09 passes the student's). The loop
+            around it (data order, learning-rate schedule, evaluation, checkpoints) stays here.
 
     Returns:
         ``(reward_model, history)``: history rows have ``step``, ``loss``, and at each evaluation
@@ -404,6 +459,9 @@ def train_reward_model(
     """
     config = config or RewardModelConfig()
     seed = check_seed(seed)
+    step_fn = reward_model_step if step is None else step
+    if not callable(step_fn):
+        raise TypeError(f"step must be a function (model, optimizer, batch, margin), got {step!r}")
     pairs = list(pairs)
     if len(pairs) < 2:
         raise ValueError(f"pairs must hold at least 2 preference pairs, got {len(pairs)}")
@@ -464,23 +522,17 @@ def train_reward_model(
         save_checkpoint(state, checkpoint_dir, step=step)
 
     model.train()
-    for step in progress(range(start_step, total_steps), total=total_steps, initial=start_step,
-                         desc="training reward model"):  # fmt: skip
-        index = schedule[step * config.batch_size : (step + 1) * config.batch_size]
-        r_chosen, r_rejected = _pair_rewards(
-            model, [chosen[i] for i in index], [rejected[i] for i in index]
-        )
-        loss = bradley_terry_loss(r_chosen, r_rejected, config.margin)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+    for step_index in progress(range(start_step, total_steps), total=total_steps,
+                               initial=start_step, desc="training reward model"):  # fmt: skip
+        index = schedule[step_index * config.batch_size : (step_index + 1) * config.batch_size]
+        batch = _pair_batch(model, [chosen[i] for i in index], [rejected[i] for i in index])
+        metrics = step_fn(model, optimizer, batch, config.margin)
         scheduler.step()
-        done = step + 1
+        done = step_index + 1
         row = {
             "step": done,
-            "loss": loss.item(),
-            "train_accuracy": pairwise_accuracy(r_chosen, r_rejected),
+            "loss": float(metrics["loss"]),
+            "train_accuracy": float(metrics["accuracy"]),
         }
         if done % config.eval_every == 0 or done == total_steps or done in config.eval_at:
             metrics = evaluate_reward_model(model, eval_pairs, labeler=labeler)
@@ -492,6 +544,103 @@ def train_reward_model(
             checkpoint(done)
     model.eval()
     return model, history
+
+
+# ---------------------------------------------------------------------------------------------
+# Accuracy against the number of labeled pairs: separate models on nested subsets
+# ---------------------------------------------------------------------------------------------
+
+
+class BagOfWordsRewardModel(nn.Module):
+    """A cheap reward model for experiments with many training runs (learning curves, seeds).
+
+    ``r(x, y) = MLP([mean of the token embeddings, log(number of tokens)])`` over prompt +
+    response + EOS: it sees which words occur and how long the text is, not their order. Same
+    interface as :class:`RewardModel`: ``model(input_ids, attention_mask) -> (batch,)``.
+    """
+
+    def __init__(self, vocab_size: int, dim: int = 16, hidden: int = 32) -> None:
+        super().__init__()
+        check_int("vocab_size", vocab_size)
+        check_int("dim", dim)
+        check_int("hidden", hidden)
+        self.embedding = nn.Embedding(vocab_size, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim + 1, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        mask = attention_mask.unsqueeze(-1).float()  # (batch, seq_len, 1)
+        n_tokens = mask.sum(1).clamp(min=1.0)  # (batch, 1)
+        mean_embedding = (self.embedding(input_ids) * mask).sum(1) / n_tokens  # (batch, dim)
+        features = torch.cat([mean_embedding, torch.log(n_tokens)], dim=-1)
+        return self.mlp(features).squeeze(-1)
+
+
+def encode_pair_tensors(
+    tokenizer: PreTrainedTokenizerFast, pairs: Sequence[PreferencePair]
+) -> dict[str, torch.Tensor]:
+    """All pairs as one batch: ``chosen_ids``, ``chosen_mask``, ``rejected_ids``,
+    ``rejected_mask``, each ``(n_pairs, seq_len)``, prompt + response + EOS right-padded to one
+    width. Index every tensor with the same rows to get a smaller batch."""
+    pairs = list(pairs)
+    if not pairs:
+        raise ValueError("pairs is empty: nothing to encode")
+    prompts = [p.prompt for p in pairs] * 2
+    responses = [p.chosen for p in pairs] + [p.rejected for p in pairs]
+    encoded = encode_prompt_response(tokenizer, prompts, responses, padding_side="right")
+    n = len(pairs)
+    return {
+        "chosen_ids": encoded["input_ids"][:n],
+        "chosen_mask": encoded["attention_mask"][:n],
+        "rejected_ids": encoded["input_ids"][n:],
+        "rejected_mask": encoded["attention_mask"][n:],
+    }
+
+
+def accuracy_vs_pairs(
+    make_model,
+    train: dict[str, torch.Tensor],
+    evaluation: dict[str, torch.Tensor],
+    sizes: Sequence[int],
+    seeds: Sequence[int],
+    epochs: int = 4,
+    lr: float = 3e-2,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """Held-out pairwise accuracy of reward models trained on nested subsets of the pairs.
+
+    For each seed: ``order = np.random.default_rng(seed).permutation(n_pairs)``; for each size
+    ``k``, a *fresh* model (``torch.manual_seed(seed)`` then ``make_model()``) and
+    ``torch.optim.Adam(model.parameters(), lr=lr)`` are trained on the pairs ``order[:k]`` (the
+    subsets are nested: each contains the smaller ones) for ``epochs`` passes, in that order, in
+    batches of ``batch_size`` (the last one smaller), one :func:`reward_model_step` per batch
+    (default margin and clipping). The model's pairwise accuracy on ``evaluation`` (no gradient)
+    is entry ``[seed index, size index]`` of the returned ``(len(seeds), len(sizes))`` array.
+
+    ``train`` and ``evaluation`` are batches as made by :func:`encode_pair_tensors`. A data-size
+    learning curve: one model per subset, unlike the log of a single training run.
+    """
+    n_pairs = int(train["chosen_ids"].shape[0])
+    sizes = [check_int("sizes", k) for k in sizes]
+    if max(sizes, default=0) > n_pairs:
+        raise ValueError(f"sizes must be at most the number of training pairs ({n_pairs})")
+    check_int("epochs", epochs)
+    check_int("batch_size", batch_size)
+    accuracy = np.zeros((len(seeds), len(sizes)))
+    for i, seed in enumerate(seeds):
+        order = np.random.default_rng(check_seed(seed)).permutation(n_pairs)
+        for j, size in enumerate(sizes):
+            torch.manual_seed(seed)
+            model = make_model()
+            optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+            subset = order[:size]
+            for _ in range(epochs):
+                for start in range(0, size, batch_size):
+                    rows = torch.as_tensor(subset[start : start + batch_size])
+                    reward_model_step(model, optimizer, {k: v[rows] for k, v in train.items()})
+            with torch.no_grad():
+                r_chosen, r_rejected = pair_rewards(model, evaluation)
+            accuracy[i, j] = pairwise_accuracy(r_chosen, r_rejected)
+    return accuracy
 
 
 # ---------------------------------------------------------------------------------------------

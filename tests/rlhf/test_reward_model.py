@@ -2,17 +2,21 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from rlhf_edu.rlhf.lm import encode_prompt_response, load_tiny_lm
 from rlhf_edu.rlhf.preferences import PreferencePair, make_synthetic_pairs
 from rlhf_edu.rlhf.reward_model import (
+    BagOfWordsRewardModel,
     RewardModel,
     RewardModelConfig,
+    accuracy_vs_pairs,
     bradley_terry_loss,
     evaluate_reward_model,
     pairwise_accuracy,
+    reward_model_step,
     train_reward_model,
 )
 
@@ -168,3 +172,78 @@ def test_demo_writes_the_reward_plot_and_the_summary_entry(tmp_path):
     assert summary["n_pairs"] == 16_000
     assert (tmp_path / "reward_vs_utility.png").stat().st_size > 10_000
     assert summary["reward_utility_correlation"] > 0.8
+
+
+def _random_pair_batch(n: int, width: int, vocab: int, seed: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    batch = {}
+    for side in ("chosen", "rejected"):
+        lengths = torch.randint(1, width + 1, (n,), generator=g)
+        mask = (torch.arange(width)[None, :] < lengths[:, None]).long()
+        batch[f"{side}_ids"] = torch.randint(1, vocab, (n, width), generator=g) * mask
+        batch[f"{side}_mask"] = mask
+    return batch
+
+
+def test_reward_model_step_returns_the_loss_before_the_step_and_updates_the_model():
+    torch.manual_seed(0)
+    model = BagOfWordsRewardModel(30, dim=4, hidden=8)
+    batch = _random_pair_batch(8, 5, 30, seed=0)
+    with torch.no_grad():
+        r_c = model(batch["chosen_ids"], batch["chosen_mask"])
+        r_r = model(batch["rejected_ids"], batch["rejected_mask"])
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    metrics = reward_model_step(model, optimizer, batch, margin=0.3)
+    assert metrics["loss"] == pytest.approx(bradley_terry_loss(r_c, r_r, 0.3).item(), rel=1e-6)
+    assert metrics["accuracy"] == pytest.approx(pairwise_accuracy(r_c, r_r))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    losses = [reward_model_step(model, optimizer, batch)["loss"] for _ in range(30)]
+    assert losses[-1] < losses[0]
+
+
+def test_train_reward_model_runs_the_step_it_is_given(tiny_lm):
+    pairs = make_synthetic_pairs("mix", 16, seed=1)
+    config = RewardModelConfig(epochs=1, batch_size=8, eval_every=100)
+    calls = []
+
+    def step(model, optimizer, batch, margin):
+        calls.append(batch["chosen_ids"].shape == batch["rejected_ids"].shape)
+        return reward_model_step(model, optimizer, batch, margin)
+
+    kwargs = dict(eval_pairs=pairs[:4], lm=tiny_lm, seed=3)
+    default, default_history = train_reward_model(pairs, config, **kwargs)
+    given, history = train_reward_model(pairs, config, step=step, **kwargs)
+    assert calls == [True, True]
+    assert history["loss"] == default_history["loss"]
+    for a, b in zip(default.state_dict().values(), given.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(TypeError, match="step"):
+        train_reward_model(pairs, config, step="not a function", **kwargs)
+
+
+def test_accuracy_vs_pairs_trains_one_fresh_model_per_nested_subset():
+    train = _random_pair_batch(64, 6, 30, seed=1)
+    evaluation = _random_pair_batch(32, 6, 30, seed=2)
+
+    def make_model():
+        return BagOfWordsRewardModel(30, dim=4, hidden=8)
+
+    kwargs = dict(epochs=2, lr=0.05, batch_size=16)
+    both = accuracy_vs_pairs(make_model, train, evaluation, [16, 48], [0, 1], **kwargs)
+    alone = accuracy_vs_pairs(make_model, train, evaluation, [48], [0, 1], **kwargs)
+    assert both.shape == (2, 2)
+    np.testing.assert_array_equal(both[:, 1], alone[:, 0])
+    assert np.all((both >= 0) & (both <= 1))
+    with pytest.raises(ValueError, match="sizes"):
+        accuracy_vs_pairs(make_model, train, evaluation, [65], [0])
+
+
+def test_bag_of_words_reward_model_ignores_padding():
+    torch.manual_seed(0)
+    model = BagOfWordsRewardModel(30)
+    ids = torch.tensor([[5, 6, 7, 0, 0], [5, 6, 7, 9, 9]])
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 0, 0]])
+    rewards = model(ids, mask)
+    assert rewards.shape == (2,)
+    torch.testing.assert_close(rewards[0], rewards[1])
