@@ -28,6 +28,12 @@ cheaper than zoo's (256, 256) one.
 
 Only ``terminated`` stops the bootstrap: when the time limit truncates an episode, ``s'`` is the
 true last observation and ``Q_target(s', .)`` is used as for any other step.
+
+The loop is built from pure pieces, each a graded exercise of module 05: ``replay_add`` and
+``replay_sample`` (the buffer, a dict of arrays), ``td_target`` / ``double_dqn_td_target``,
+``dqn_loss`` (Huber of the TD error, the target a constant), ``update_target`` (Polyak averaging,
+``tau = 1`` the hard copy) and ``linear_epsilon``. ``train(..., parts=DQNParts(...))`` runs the
+same loop with a student's versions of them in place of these.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -77,6 +84,11 @@ class DQNConfig:
     gradient_steps: int = documented(32, "gradient steps per phase")
     target_update_interval: int = documented(
         64, "env steps between copies of Q_theta into Q_target"
+    )
+    tau: float = documented(
+        1.0,
+        "Polyak coefficient of each target update: theta_target <- tau theta + (1 - tau) "
+        "theta_target (1: a hard copy)",
     )
     epsilon_start: float = documented(1.0, "exploration rate at the start")
     epsilon_end: float = documented(0.04, "exploration rate after the linear decay")
@@ -122,6 +134,7 @@ class DQNConfig:
         field_int("eval_episodes", self.eval_episodes)
         field_float("learning_rate", self.learning_rate, 0.0, None, low_open=True)
         field_float("gamma", self.gamma, 0.0, 1.0)
+        field_float("tau", self.tau, 0.0, 1.0, low_open=True)
         field_float("epsilon_start", self.epsilon_start, 0.0, 1.0)
         field_float("epsilon_end", self.epsilon_end, 0.0, 1.0)
         field_float("exploration_fraction", self.exploration_fraction, 0.0, 1.0)
@@ -159,43 +172,149 @@ def double_dqn_td_target(
     return rewards + gamma * (1.0 - terminated.float()) * next_value
 
 
+#: The arrays of a replay buffer (``make_replay_buffer``), in the order ``replay_sample`` returns.
+BUFFER_FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated")
+
+
+def make_replay_buffer(capacity: int, obs_dim: int) -> dict[str, Any]:
+    """An empty replay buffer: a dict of preallocated arrays plus ``position`` and ``size``.
+
+    ``obs`` and ``next_obs`` ``(capacity, obs_dim)`` float32, ``actions`` ``(capacity,)`` int64,
+    ``rewards`` and ``terminated`` ``(capacity,)`` float32; ``position`` (the next row to write)
+    and ``size`` (rows filled) start at 0. Row ``i`` holds one transition ``(S_t, A_t, R_{t+1},
+    S_{t+1}, terminated)``.
+    """
+    field_int("capacity", capacity)
+    field_int("obs_dim", obs_dim)
+    return {
+        "obs": np.zeros((capacity, obs_dim), dtype=np.float32),
+        "actions": np.zeros(capacity, dtype=np.int64),
+        "rewards": np.zeros(capacity, dtype=np.float32),
+        "next_obs": np.zeros((capacity, obs_dim), dtype=np.float32),
+        "terminated": np.zeros(capacity, dtype=np.float32),
+        "position": 0,
+        "size": 0,
+    }
+
+
+def replay_add(
+    buffer: dict[str, Any], obs, action: int, reward: float, next_obs, terminated: bool
+) -> None:
+    """Write one transition at ``buffer["position"]``, in place; a full buffer overwrites its
+    oldest row (circular).
+
+    Afterwards ``position`` is ``(position + 1) % capacity`` (capacity = the arrays' length) and
+    ``size`` is ``min(size + 1, capacity)``.
+    """
+    i = buffer["position"]
+    capacity = len(buffer["rewards"])
+    buffer["obs"][i], buffer["actions"][i], buffer["rewards"][i] = obs, action, reward
+    buffer["next_obs"][i], buffer["terminated"][i] = next_obs, terminated
+    buffer["position"] = (i + 1) % capacity
+    buffer["size"] = min(buffer["size"] + 1, capacity)
+
+
+def replay_sample(
+    buffer: dict[str, Any], batch_size: int, rng: np.random.Generator
+) -> tuple[torch.Tensor, ...]:
+    """``batch_size`` rows drawn uniformly with replacement from the filled part of the buffer.
+
+    Random numbers: exactly one call, ``rng.integers(0, size, size=batch_size)``, gives the row
+    indices. Returns ``(obs, actions, rewards, next_obs, terminated)`` as tensors with
+    ``batch_size`` rows (the arrays' dtypes). Raises ``ValueError`` on an empty buffer.
+    """
+    if buffer["size"] == 0:
+        raise ValueError("cannot sample from an empty replay buffer")
+    idx = rng.integers(0, buffer["size"], size=batch_size)
+    return tuple(torch.from_numpy(buffer[name][idx]) for name in BUFFER_FIELDS)
+
+
 class ReplayBuffer:
-    """A fixed-size circular buffer of transitions, sampled uniformly."""
+    """A fixed-size circular buffer of transitions, sampled uniformly (``make_replay_buffer``,
+    ``replay_add`` and ``replay_sample`` with the buffer's own random generator)."""
 
     def __init__(self, capacity: int, obs_dim: int, seed: int) -> None:
-        field_int("capacity", capacity)
         self.capacity = capacity
-        self.obs = np.zeros((capacity, obs_dim), dtype=np.float32)
-        self.next_obs = np.zeros((capacity, obs_dim), dtype=np.float32)
-        self.actions = np.zeros(capacity, dtype=np.int64)
-        self.rewards = np.zeros(capacity, dtype=np.float32)
-        self.terminated = np.zeros(capacity, dtype=np.float32)
-        self.size = 0
-        self.position = 0
+        self.data = make_replay_buffer(capacity, obs_dim)
         self.rng = np.random.default_rng(seed)
 
     def add(self, obs, action: int, reward: float, next_obs, terminated: bool) -> None:
-        i = self.position
-        self.obs[i], self.actions[i], self.rewards[i] = obs, action, reward
-        self.next_obs[i], self.terminated[i] = next_obs, terminated
-        self.position = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
+        replay_add(self.data, obs, action, reward, next_obs, terminated)
 
     def sample(self, batch_size: int) -> tuple[torch.Tensor, ...]:
         """``(obs, actions, rewards, next_obs, terminated)`` tensors of ``batch_size`` rows."""
-        if self.size == 0:
-            raise ValueError("cannot sample from an empty replay buffer")
-        idx = self.rng.integers(0, self.size, size=batch_size)
-        return (
-            torch.from_numpy(self.obs[idx]),
-            torch.from_numpy(self.actions[idx]),
-            torch.from_numpy(self.rewards[idx]),
-            torch.from_numpy(self.next_obs[idx]),
-            torch.from_numpy(self.terminated[idx]),
-        )
+        return replay_sample(self.data, batch_size, self.rng)
 
     def __len__(self) -> int:
-        return self.size
+        return self.data["size"]
+
+
+def dqn_loss(
+    q_values: torch.Tensor, actions: torch.Tensor, td_targets: torch.Tensor
+) -> torch.Tensor:
+    """The Huber loss of ``td_error = Q_theta(s, a) - td_target``, averaged over the batch.
+
+    ``q_values`` ``Q_theta(s, .)`` ``(batch, n_actions)``, ``actions`` ``(batch,)`` int64,
+    ``td_targets`` ``(batch,)``. The target is a constant (semi-gradient Q-learning): no gradient
+    flows into it, whatever computed it.
+    """
+    q_taken = q_values.gather(-1, actions[:, None]).squeeze(-1)  # Q_theta(s, a), (batch,)
+    return F.smooth_l1_loss(q_taken, td_targets.detach())
+
+
+def q_learning_loss(
+    q_values: torch.Tensor,
+    next_q_values: torch.Tensor,
+    actions: torch.Tensor,
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    """``dqn_loss`` with the target computed from ``next_q_values`` ``(batch, n_actions)`` here:
+    Huber of ``Q(s, a) - (r + gamma (1 - terminated) max_a' Q(s', a'))``, the target a constant.
+
+    Without a target network ``next_q_values`` come from ``Q_theta`` itself and carry gradient;
+    letting it flow through the target (the "residual gradient") is a classic bug.
+    """
+    with torch.no_grad():
+        targets = td_target(rewards, next_q_values, terminated, gamma)
+    return dqn_loss(q_values, actions, targets)
+
+
+def update_target(
+    target_params: dict[str, torch.Tensor], online_params: dict[str, torch.Tensor], tau: float
+) -> dict[str, torch.Tensor]:
+    """Polyak averaging: ``theta_target <- tau * theta + (1 - tau) * theta_target``, per tensor.
+
+    Takes two state dicts with the same keys and returns the new target state dict (new tensors;
+    the inputs are not changed). ``tau = 1`` is DQN's hard copy.
+    """
+    with torch.no_grad():
+        return {
+            name: tau * online_params[name] + (1.0 - tau) * target
+            for name, target in target_params.items()
+        }
+
+
+@dataclass(frozen=True)
+class DQNParts:
+    """The pieces ``train`` is built from; pass your own versions to run the same loop with them.
+
+    ``replay_add(buffer, obs, action, reward, next_obs, terminated)``,
+    ``replay_sample(buffer, batch_size, rng)``, ``td_target(rewards, next_q_values, terminated,
+    gamma)`` (used when ``double_dqn=False``), ``double_dqn_td_target(rewards, next_q_values,
+    next_q_values_online, terminated, gamma)``, ``dqn_loss(q_values, actions, td_targets)``,
+    ``update_target(target_params, online_params, tau)`` and ``linear_epsilon(step,
+    epsilon_start, epsilon_end, decay_steps)``, with the signatures of this module's functions.
+    """
+
+    replay_add: Callable[..., None] = replay_add
+    replay_sample: Callable[..., tuple[torch.Tensor, ...]] = replay_sample
+    td_target: Callable[..., torch.Tensor] = td_target
+    double_dqn_td_target: Callable[..., torch.Tensor] = double_dqn_td_target
+    dqn_loss: Callable[..., torch.Tensor] = dqn_loss
+    update_target: Callable[..., dict[str, torch.Tensor]] = update_target
+    linear_epsilon: Callable[..., float] = linear_epsilon
 
 
 def train(
@@ -204,6 +323,7 @@ def train(
     seed: int = 0,
     callback: Callable[[QAgent, int], bool | None] | None = None,
     callback_every: int = 2048,
+    parts: DQNParts | None = None,
 ) -> TrainResult:
     """Train a DQN agent on ``env_id`` (flat observations, Discrete actions).
 
@@ -214,7 +334,14 @@ def train(
     With ``config.eval_every`` set (the default) the returned agent holds the weights whose greedy
     policy scored best on the validation episodes, not necessarily the last ones; ``callback``
     always sees the current weights.
+
+    ``parts`` (default: this module's functions) supplies the replay buffer, the TD targets, the
+    loss, the target update and the epsilon schedule; the buffer's random generator is
+    ``numpy.random.default_rng(seed)``, separate from the one that picks exploratory actions.
     """
+    parts = DQNParts() if parts is None else parts
+    if not isinstance(parts, DQNParts):
+        raise TypeError(f"parts must be a DQNParts, got {type(parts).__name__}")
     config = DQNConfig() if config is None else config
     if not isinstance(config, DQNConfig):
         raise TypeError(f"config must be a DQNConfig, got {type(config).__name__}")
@@ -231,8 +358,9 @@ def train(
     q_network = agent.q_network
     target_network = copy.deepcopy(q_network)
     optimizer = make_adam(q_network.parameters(), config.learning_rate)
-    buffer = ReplayBuffer(config.buffer_size, obs_dim, seed)
-    rng = np.random.default_rng(seed)
+    buffer = make_replay_buffer(config.buffer_size, obs_dim)
+    buffer_rng = np.random.default_rng(seed)  # draws the minibatches
+    rng = np.random.default_rng(seed)  # draws the exploratory actions
     env = gym.make(env_id)
     env.action_space.seed(seed)
     history = History()
@@ -252,7 +380,9 @@ def train(
 
     try:
         for step in range(1, config.total_steps + 1):
-            epsilon = linear_epsilon(step, config.epsilon_start, config.epsilon_end, decay_steps)
+            epsilon = parts.linear_epsilon(
+                step, config.epsilon_start, config.epsilon_end, decay_steps
+            )
             if step <= config.learning_starts:  # fill the buffer with random actions first
                 action = int(rng.integers(n_actions))
             else:
@@ -262,7 +392,7 @@ def train(
                     q_values = q_network(torch.as_tensor(obs, dtype=torch.float32)[None])
                 action = int(q_values.argmax())
             next_obs, reward, terminated, truncated, _ = env.step(action)
-            buffer.add(obs, action, float(reward), next_obs, bool(terminated))
+            parts.replay_add(buffer, obs, action, float(reward), next_obs, bool(terminated))
             episode_return += float(reward)
             obs = next_obs
             if terminated or truncated:
@@ -277,13 +407,13 @@ def train(
                     )
                 for _ in range(config.gradient_steps):
                     n_updates += 1
-                    b_obs, b_actions, b_rewards, b_next_obs, b_terminated = buffer.sample(
-                        config.batch_size
+                    b_obs, b_actions, b_rewards, b_next_obs, b_terminated = parts.replay_sample(
+                        buffer, config.batch_size, buffer_rng
                     )
-                    with torch.no_grad():
+                    with torch.no_grad():  # the target is a constant: no gradient flows into it
                         next_q_values = target_network(b_next_obs)  # (batch, n_actions)
                         if config.double_dqn:
-                            targets = double_dqn_td_target(
+                            targets = parts.double_dqn_td_target(
                                 b_rewards,
                                 next_q_values,
                                 q_network(b_next_obs),
@@ -291,19 +421,25 @@ def train(
                                 config.gamma,
                             )
                         else:
-                            targets = td_target(
+                            targets = parts.td_target(
                                 b_rewards, next_q_values, b_terminated, config.gamma
                             )
-                    q_taken = q_network(b_obs).gather(-1, b_actions[:, None]).squeeze(-1)
-                    loss = F.smooth_l1_loss(q_taken, targets)  # Huber loss of the td_error
+                    q_values = q_network(b_obs)  # (batch, n_actions)
+                    loss = parts.dqn_loss(q_values, b_actions, targets)  # Huber of the td_error
                     check_finite_loss("td_loss", loss, n_updates, checkpoint)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(q_network.parameters(), config.max_grad_norm)
                     optimizer.step()
+                    with torch.no_grad():
+                        q_taken = q_values.gather(-1, b_actions[:, None]).squeeze(-1)
                     td_loss, q_mean = loss.item(), q_taken.mean().item()
             if step % config.target_update_interval == 0:
-                target_network.load_state_dict(q_network.state_dict())
+                target_network.load_state_dict(
+                    parts.update_target(
+                        target_network.state_dict(), q_network.state_dict(), config.tau
+                    )
+                )
             if step % 1000 == 0 and td_loss is not None:
                 history.log(env_steps=step, td_loss=td_loss, q_mean=q_mean)
             if config.checkpoint_dir and step % config.checkpoint_every == 0:
@@ -324,10 +460,18 @@ def train(
 
 
 __all__ = [
+    "BUFFER_FIELDS",
     "DQNConfig",
+    "DQNParts",
     "ReplayBuffer",
     "double_dqn_td_target",
+    "dqn_loss",
     "linear_epsilon",
+    "make_replay_buffer",
+    "q_learning_loss",
+    "replay_add",
+    "replay_sample",
     "td_target",
     "train",
+    "update_target",
 ]

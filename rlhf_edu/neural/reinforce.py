@@ -4,7 +4,7 @@ The policy gradient theorem gives, for episodes sampled from ``pi_theta``,
 
     grad J(theta) = E[ sum_t grad log pi_theta(a_t | s_t) * (G_t - b(s_t)) ]
 
-where ``G_t = sum_{k >= t} gamma^(k - t) r_k`` is the reward-to-go (``discounted_returns``) and
+where ``G_t = sum_{k >= t} gamma^(k - t) R_{k+1}`` is the reward-to-go (``discounted_returns``) and
 ``b(s_t)`` any baseline that does not depend on ``a_t``. The baseline leaves the gradient unbiased
 and can cut its variance a lot; we learn ``b(s) = V_w(s)`` by regressing it on ``G_t``. Weighting
 every step by the whole-episode return ``G_0`` instead of ``G_t`` is also unbiased but noisier
@@ -14,14 +14,27 @@ The loss we minimise is the negative of the surrogate whose gradient is the esti
 
     policy_loss = -mean_t( log pi_theta(a_t | s_t) * advantage_t ),  advantage_t = G_t - V_w(s_t)
 
+The reward index follows Sutton & Barto: the action ``A_t`` taken in ``S_t`` is followed by
+``R_{t+1}``; in code ``rewards[t]`` holds ``R_{t+1}``, so ``G_t = rewards[t] + gamma * G_{t+1}``.
+The theorem's exact estimator weights step ``t`` by ``gamma^t G_t``; like most implementations we
+drop ``gamma^t`` (the common practical estimator, biased for ``gamma < 1``: it weights late steps
+as much as early ones).
+
 When the time limit truncates an episode and a baseline is learned, ``G_t`` bootstraps from
 ``V_w(s_final)`` (see ``rlhf_edu.neural.rollout``); without a baseline nothing is added.
+
+The pieces are graded exercises of module 06: the exact gradient of a softmax bandit and its
+score-function estimate (the log-derivative trick checked numerically), ``discounted_returns``,
+``episode_policy_loss``, ``reinforce_loss`` and a whole loop, ``reinforce_loop``.
+``train(..., parts=ReinforceParts(...))`` runs the library's loop with a student's
+``discounted_returns`` and ``reinforce_loss``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -38,7 +51,7 @@ from rlhf_edu.neural.agent import (
 from rlhf_edu.neural.checks import check_finite_loss, field_float, field_int
 from rlhf_edu.neural.networks import check_hidden_sizes
 from rlhf_edu.utils import History, seed_everything
-from rlhf_edu.utils.validation import documented
+from rlhf_edu.utils.validation import check_float, documented
 
 
 @dataclass
@@ -74,12 +87,71 @@ class ReinforceConfig:
         self.hidden_sizes = check_hidden_sizes(self.hidden_sizes)
 
 
+def softmax_probs(theta: np.ndarray) -> np.ndarray:
+    """``pi = softmax(theta)``, computed stably (the max subtracted first)."""
+    theta = np.asarray(theta, dtype=np.float64)
+    z = np.exp(theta - theta.max())
+    return z / z.sum()
+
+
+def softmax_bandit_gradient(theta: np.ndarray, rewards: np.ndarray) -> np.ndarray:
+    """The exact gradient of ``J(theta) = sum_a pi_theta(a) r(a)`` for ``pi_theta = softmax(theta)``.
+
+    ``d pi(a) / d theta_b = pi(a) (1[a = b] - pi(b))`` gives
+    ``grad J = pi * (r - sum_a pi(a) r(a))``, shape ``(n_arms,)``.
+    """
+    pi = softmax_probs(theta)
+    rewards = np.asarray(rewards, dtype=np.float64)
+    return pi * (rewards - pi @ rewards)
+
+
+def score_function_gradient(
+    theta: np.ndarray, rewards: np.ndarray, n_samples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The score-function (log-derivative, REINFORCE) estimate of ``grad J`` for the softmax bandit.
+
+    ``grad J = E_{a ~ pi}[r(a) grad log pi(a)]`` with ``grad log pi(a) = onehot(a) - pi``; the
+    estimate averages ``r(a_i) (onehot(a_i) - pi)`` over ``n_samples`` actions drawn with one call,
+    ``rng.choice(n_arms, size=n_samples, p=pi)``. Unbiased; its error shrinks like
+    ``1 / sqrt(n_samples)``.
+    """
+    if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    pi = softmax_probs(theta)
+    rewards = np.asarray(rewards, dtype=np.float64)
+    actions = rng.choice(len(pi), size=n_samples, p=pi)
+    scores = np.eye(len(pi))[actions] - pi  # grad log pi(a_i), (n_samples, n_arms)
+    return (rewards[actions][:, None] * scores).mean(axis=0)
+
+
+def episode_policy_loss(
+    logprobs: torch.Tensor, rewards: torch.Tensor, gamma: float
+) -> torch.Tensor:
+    """``-sum_t log pi(A_t | S_t) G_t`` for one episode, ``G_t`` the discounted reward-to-go.
+
+    ``logprobs`` and ``rewards`` ``(T,)``, ``rewards[t]`` = ``R_{t+1}``. Its gradient is the
+    single-episode estimate of the policy gradient (``gamma^t`` dropped, as in practice). Weighting
+    every step by ``G_0`` instead credits actions with rewards that came before them.
+    """
+    returns = discounted_returns(rewards.detach(), gamma).to(logprobs.dtype)
+    return -(logprobs * returns).sum()
+
+
 def reinforce_loss(
     logprobs: torch.Tensor, returns: torch.Tensor, baselines: torch.Tensor | None = None
 ) -> torch.Tensor:
     """``-mean_t(log pi(a_t | s_t) * (G_t - b(s_t)))``; no gradient flows into the baseline."""
     advantages = returns if baselines is None else returns - baselines.detach()
     return -(logprobs * advantages.detach()).mean()
+
+
+@dataclass(frozen=True)
+class ReinforceParts:
+    """The pieces of ``train`` a student may supply: ``discounted_returns(rewards, gamma)`` and
+    ``reinforce_loss(logprobs, returns, baselines=None)``, with this module's signatures."""
+
+    discounted_returns: Callable[..., Any] = discounted_returns
+    reinforce_loss: Callable[..., torch.Tensor] = reinforce_loss
 
 
 def run_episode(
@@ -117,13 +189,20 @@ def train(
     config: ReinforceConfig | None = None,
     seed: int = 0,
     callback: Callable[[PolicyAgent, int], bool | None] | None = None,
+    parts: ReinforceParts | None = None,
 ) -> TrainResult:
     """Train a REINFORCE agent (with a learned baseline unless ``use_baseline=False``).
+
+    ``parts`` (default: this module's functions) supplies ``discounted_returns`` and
+    ``reinforce_loss``.
 
     ``callback(agent, env_steps)`` runs after every update; ``False`` stops training.
     History rows per update: ``env_steps``, ``update``, ``episode_return`` (mean of the batch),
     ``policy_loss``, ``value_loss``, ``grad_norm``.
     """
+    parts = ReinforceParts() if parts is None else parts
+    if not isinstance(parts, ReinforceParts):
+        raise TypeError(f"parts must be a ReinforceParts, got {type(parts).__name__}")
     config = ReinforceConfig() if config is None else config
     if not isinstance(config, ReinforceConfig):
         raise TypeError(f"config must be a ReinforceConfig, got {type(config).__name__}")
@@ -165,22 +244,25 @@ def train(
                 if config.use_baseline and episode["truncated"]:
                     with torch.no_grad():  # the time limit is not the end of the MDP
                         rewards[-1] += config.gamma * net.value(episode["final_obs"][None])[0]
-                returns_per_episode.append(discounted_returns(rewards, config.gamma))
+                returns_per_episode.append(
+                    torch.as_tensor(parts.discounted_returns(rewards, config.gamma))
+                )
             returns = torch.cat(returns_per_episode).float()  # G_t, (total steps of the batch,)
             env_steps += len(actions)
 
             log_pi = torch.log_softmax(net.logits(obs), dim=-1)
             logprobs = log_pi.gather(-1, actions[:, None]).squeeze(-1)
             critic_loss = torch.zeros(())
+            values = None
             if config.use_baseline:
                 values = net.value(obs)
-                advantages = returns - values.detach()
                 critic_loss = 0.5 * ((values - returns) ** 2).mean()
-            else:
-                advantages = returns.clone()
-            if config.normalize_advantages and len(advantages) > 1:
+            if config.normalize_advantages and len(returns) > 1:
+                advantages = returns if values is None else returns - values.detach()
                 advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-            policy_loss = reinforce_loss(logprobs, advantages)
+                policy_loss = parts.reinforce_loss(logprobs, advantages)
+            else:
+                policy_loss = parts.reinforce_loss(logprobs, returns, values)
             check_finite_loss("policy_loss", policy_loss, update, checkpoint)
             check_finite_loss("value_loss", critic_loss, update, checkpoint)
             policy_optimizer.zero_grad(set_to_none=True)
@@ -210,4 +292,64 @@ def train(
     return TrainResult(agent, history)
 
 
-__all__ = ["ReinforceConfig", "reinforce_loss", "run_episode", "train"]
+def reinforce_loop(
+    env: gym.Env,
+    policy: torch.nn.Module,
+    n_updates: int,
+    episodes_per_update: int,
+    gamma: float,
+    learning_rate: float,
+    seed: int,
+    use_baseline: bool = True,
+) -> list[float]:
+    """REINFORCE from scratch: episodes -> reward-to-go -> loss -> one Adam step, ``n_updates`` times.
+
+    ``policy(obs)`` maps ``(batch, obs_dim)`` observations to action logits; it is trained in place.
+    Random numbers, in this order, so that a seeded run is reproducible: ``torch.manual_seed(seed)``
+    once at the start; then episodes from ``run_episode(env, policy, seed=...)`` with
+    ``seed=seed`` for the very first episode and ``None`` afterwards (actions drawn with
+    ``torch.multinomial``). One ``torch.optim.Adam(policy.parameters(), lr=learning_rate)``. Per
+    update: ``G_t`` per episode (``discounted_returns``), concatenated over the batch; the
+    log-probabilities of the taken actions from ``log_softmax(policy(obs))``; with
+    ``use_baseline`` the baseline is the batch mean of ``G_t`` (a constant); the step is on
+    ``reinforce_loss``. Returns the mean undiscounted return of each update's episodes.
+    """
+    for name, value in (("n_updates", n_updates), ("episodes_per_update", episodes_per_update)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    check_float("gamma", gamma, 0.0, 1.0)
+    torch.manual_seed(seed)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=learning_rate)
+    mean_returns: list[float] = []
+    reset_seed: int | None = seed
+    for _ in range(n_updates):
+        episodes = []
+        for _ in range(episodes_per_update):
+            episodes.append(run_episode(env, policy, seed=reset_seed))
+            reset_seed = None
+        obs = torch.cat([e["obs"] for e in episodes])  # (total steps, obs_dim)
+        actions = torch.cat([e["actions"] for e in episodes])  # (total steps,)
+        returns = torch.cat([discounted_returns(e["rewards"], gamma) for e in episodes]).float()
+        log_pi = torch.log_softmax(policy(obs), dim=-1)
+        logprobs = log_pi.gather(-1, actions[:, None]).squeeze(-1)
+        baselines = torch.full_like(returns, returns.mean().item()) if use_baseline else None
+        loss = reinforce_loss(logprobs, returns, baselines)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        mean_returns.append(float(np.mean([e["rewards"].sum().item() for e in episodes])))
+    return mean_returns
+
+
+__all__ = [
+    "ReinforceConfig",
+    "ReinforceParts",
+    "episode_policy_loss",
+    "reinforce_loop",
+    "reinforce_loss",
+    "run_episode",
+    "score_function_gradient",
+    "softmax_bandit_gradient",
+    "softmax_probs",
+    "train",
+]
