@@ -5,6 +5,8 @@ plots; this module picks it, checks the arguments and prints where everything we
 
 - ``feedback``: every feedback form at equal annotator cost, aggregation of disagreeing
   annotators, active selection (``rlhf_edu.app.experiment_feedback``);
+- ``personalization``: a single, a user-conditioned and per-user reward models, scored per
+  group and used to steer best-of-n (``rlhf_edu.app.experiment_personalization``);
 - ``irl``: MaxEnt IRL from demonstrations against T-REX from comparisons on the colour
   gridworld (``rlhf_edu.app.experiment_irl``).
 """
@@ -22,6 +24,10 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
         "rlhf_edu.app.experiment_feedback",
         "reward models from each feedback form at equal cost, merging disagreeing annotators, "
         "active vs random labelling",
+    ),
+    "personalization": (
+        "rlhf_edu.app.experiment_personalization",
+        "one reward model for everyone vs conditioned on the user vs one per user, per group",
     ),
     "irl": (
         "rlhf_edu.app.experiment_irl",

@@ -7,6 +7,7 @@
 - ``records``      rating, ranking, comment and edit records and their JSON Lines files
 - ``reward_models`` a reward model from each form: its likelihood, collection and fitting
 - ``cost``         seconds per label of each form (a stated model with its sources)
+- ``personalization`` users in groups with different utilities; a user-conditioned reward model
 """
 
 from rlhf_edu.rlhf.feedback.aggregation import dawid_skene, majority_vote, soft_labels
