@@ -86,8 +86,10 @@ def mc_control(
             s = s_next
         for s_t, a_t, G_t in first_visit_returns(states, actions, rewards, gamma):
             N[s_t, a_t] += 1
-            step_size = 1.0 / N[s_t, a_t] if alpha is None else alpha
-            Q[s_t, a_t] += step_size * (G_t - Q[s_t, a_t])
+            if alpha is None:  # sample average, written as the textbook does (bit for bit)
+                Q[s_t, a_t] += (G_t - Q[s_t, a_t]) / N[s_t, a_t]
+            else:
+                Q[s_t, a_t] += alpha * (G_t - Q[s_t, a_t])
         episode_returns.append(sum(rewards))
         lengths.append(len(rewards))
     return tabular_result(Q, episode_returns, lengths)
