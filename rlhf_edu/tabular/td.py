@@ -277,11 +277,14 @@ def train_q_learning(
     epsilon: float,
     seed: int,
     epsilon_final: float | None = None,
+    alpha_final: float | None = None,
 ) -> TabularResult:
-    """Q-learning with a linearly decaying epsilon: the readable loop of ``q_learning``.
+    """Q-learning with linearly decaying epsilon and step size: the readable loop of ``q_learning``.
 
-    Episode k acts with ``epsilon_for_episode(epsilon, epsilon_final, k, n_episodes)``; otherwise
-    as ``td_control(env, q_learning_episode, ...)``. Equal to ``q_learning(..., fast=False)``.
+    Episode k acts with ``epsilon_for_episode(epsilon, epsilon_final, k, n_episodes)`` and updates
+    with the step size ``epsilon_for_episode(alpha, alpha_final, k, n_episodes)`` (the same linear
+    schedule); otherwise as ``td_control(env, q_learning_episode, ...)``. With ``alpha_final=None``
+    it equals ``q_learning(..., epsilon_final=epsilon_final)``, number for number.
     """
     n_states, n_actions = check_discrete_env(env)
     agent_rng = np.random.default_rng((seed, AGENT_STREAM))
@@ -289,8 +292,9 @@ def train_q_learning(
     returns, lengths = [], []
     for k in range(n_episodes):
         eps = epsilon_for_episode(epsilon, epsilon_final, k, n_episodes)
+        step_size = epsilon_for_episode(alpha, alpha_final, k, n_episodes)
         episode_return, n_steps = q_learning_episode(
-            env, Q, alpha, gamma, eps, agent_rng, seed=seed if k == 0 else None
+            env, Q, step_size, gamma, eps, agent_rng, seed=seed if k == 0 else None
         )
         returns.append(episode_return)
         lengths.append(n_steps)

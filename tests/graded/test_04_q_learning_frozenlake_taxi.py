@@ -15,6 +15,7 @@ from rlhf_edu.tabular.fast import FastEnv
 from rlhf_edu.tabular.td import epsilon_for_episode as reference_epsilon
 from rlhf_edu.tabular.td import policy_returns as reference_policy_returns
 from rlhf_edu.tabular.td import q_learning
+from rlhf_edu.tabular.td import train_q_learning as reference_train_q_learning
 
 TAXI = "Taxi-v4" if "Taxi-v4" in gym.registry else "Taxi-v3"
 
@@ -79,12 +80,34 @@ def _check_training(solution, env_id, n_episodes, alpha, gamma, epsilon, seed, e
     )  # fmt: skip
 
 
-@pytest.mark.graded(exercise="4.2", points=3)
+@pytest.mark.graded(exercise="4.2", points=2)
 def test_train_q_learning_equals_library_q_learning_with_a_decaying_epsilon(solution, graded_rng):
     seed = int(graded_rng.integers(10_000))
     final = float(graded_rng.uniform(0.0, 0.2))
     _check_training(solution, "FrozenLake-v1", 300, 0.2, 0.99, 1.0, seed, final)
     _check_training(solution, TAXI, 25, 0.5, 0.99, 0.8, seed, final)
+
+
+@pytest.mark.graded(exercise="4.2", points=1)
+def test_train_q_learning_decays_the_step_size_with_the_same_schedule(solution, graded_rng):
+    seed = int(graded_rng.integers(10_000))
+    alpha, alpha_final = float(graded_rng.uniform(0.3, 0.9)), float(graded_rng.uniform(0.0, 0.1))
+    for env_id, n_episodes in (("FrozenLake-v1", 300), (TAXI, 20)):
+        Q, returns, lengths = _unpack(
+            solution.train_q_learning(
+                FastEnv(gym.make(env_id)), n_episodes, alpha, 0.99, 1.0, seed, 0.05, alpha_final
+            )  # fmt: skip
+        )
+        want = reference_train_q_learning(FastEnv(gym.make(env_id)), n_episodes, alpha, 0.99,
+                                          1.0, seed, 0.05, alpha_final)  # fmt: skip
+        hint = "episode k updates with the step size epsilon_for_episode(alpha, alpha_final, k, N)"
+        np.testing.assert_array_equal(np.asarray(lengths), want.episode_lengths,
+                                      err_msg=f"{env_id}: episode lengths differ: {hint}")  # fmt: skip
+        np.testing.assert_allclose(
+            np.asarray(Q), want.Q, rtol=0, atol=1e-12,
+            err_msg=f"{env_id}, alpha {alpha:.3f} -> {alpha_final:.3f}: episode k must update with "
+            "the step size epsilon_for_episode(alpha, alpha_final, k, n_episodes)",
+        )  # fmt: skip
 
 
 @pytest.mark.graded(exercise="4.2", points=1)
