@@ -16,6 +16,10 @@ what even the true utility scores against noisy labels).
    alpha.
 3. **Active selection.** From a pool of unlabelled pairs, label in rounds either random pairs or
    those on which an ensemble of five models (bootstrap resamples) disagrees most.
+4. **Feedback on a classifier.** A topic classifier of reviews learns from the same number of
+   human answers given as labels (supervised), as right/wrong on its guesses (a contextual
+   bandit, REINFORCE), or mixed (10% labels, then right/wrong); see
+   :mod:`rlhf_edu.rlhf.feedback.classifier`.
 
 Writes ``results.json`` and plots. Deterministic: the same seeds give the same file.
 """
@@ -34,6 +38,7 @@ import torch
 from rlhf_edu.rlhf.feedback import (
     Annotator,
     annotator_pool,
+    classifier,
     cohen_kappa,
     dawid_skene,
     krippendorff_alpha,
@@ -58,6 +63,8 @@ RANKING_K = 4
 N_HELD_OUT = 500
 N_POOL_PAIRS = 300
 ACTIVE_POOL, ACTIVE_START, ACTIVE_STEP, ACTIVE_BUDGET, ENSEMBLE = 1500, 20, 20, 200, 5
+CLASSIFIER_ANSWERS = (100, 200, 400, 800, 1600)
+CLASSIFIER_FLIP, CLASSIFIER_LABEL_SHARE, CLASSIFIER_TEST = 0.1, 0.1, 1000
 
 
 class HeldOut:
@@ -196,6 +203,31 @@ def active_vs_random(seed: int, held_out: HeldOut) -> dict[str, list[float]]:
     return curves
 
 
+def classifier_feedback(seed: int) -> dict[str, dict[str, list[float]]]:
+    """Accuracy and macro-F1 of the topic classifier for each kind of answer and count."""
+    phi_test, y_test = classifier.review_topics(CLASSIFIER_TEST, seed=80_000 + seed)
+    phi, y = classifier.review_topics(max(CLASSIFIER_ANSWERS), seed=81_000 + seed)
+    scores: dict[str, dict[str, list[float]]] = {"accuracy": {}, "macro_f1": {}}
+    for kind in ("supervised", "bandit", "mixed"):
+        for measure in scores:
+            scores[measure][kind] = []
+        for n in CLASSIFIER_ANSWERS:
+            rng = np.random.default_rng(82_000 + seed)
+            if kind == "supervised":
+                labels = classifier.noisy_labels(y[:n], CLASSIFIER_FLIP, rng)
+                model = classifier.train_supervised(phi[:n], labels, seed=seed)
+            elif kind == "bandit":
+                model = classifier.train_bandit(phi[:n], y[:n], CLASSIFIER_FLIP, seed=seed)
+            else:
+                n_labels = max(1, round(CLASSIFIER_LABEL_SHARE * n))
+                model = classifier.train_mixed(phi[:n], y[:n], n_labels, CLASSIFIER_FLIP, seed)
+            with torch.no_grad():
+                predicted = model(phi_test).argmax(dim=1)
+            scores["accuracy"][kind].append(float((predicted == y_test).float().mean()))
+            scores["macro_f1"][kind].append(classifier.macro_f1(predicted, y_test))
+    return scores
+
+
 def run_feedback_study(seeds: list[int]) -> dict[str, Any]:
     """All three parts over ``seeds``; returns the results.json content."""
     words_per_response = mean_words_per_response()
@@ -208,6 +240,7 @@ def run_feedback_study(seeds: list[int]) -> dict[str, Any]:
                 "forms": forms_at_equal_cost(seed, held_out, words_per_response),
                 "aggregation": aggregation(seed, held_out),
                 "active": active_vs_random(seed, held_out),
+                "classifier": classifier_feedback(seed),
             }
         )
 
@@ -250,6 +283,18 @@ def run_feedback_study(seeds: list[int]) -> dict[str, Any]:
             "active": mean([s["active"]["active"] for s in per_seed]),
             "random": mean([s["active"]["random"] for s in per_seed]),
             "per_seed": [{k: s["active"][k] for k in ("active", "random")} for s in per_seed],
+        },
+        "classifier": {
+            "answers": list(CLASSIFIER_ANSWERS),
+            "flip_prob": CLASSIFIER_FLIP,
+            **{
+                kind: mean([s["classifier"]["accuracy"][kind] for s in per_seed])
+                for kind in ("bandit", "supervised", "mixed")
+            },
+            "macro_f1": {
+                kind: mean([s["classifier"]["macro_f1"][kind] for s in per_seed])
+                for kind in ("bandit", "supervised", "mixed")
+            },
         },
     }
 
@@ -298,6 +343,20 @@ def plot_feedback_study(results: dict[str, Any], out: Path) -> list[Path]:
     axes[1].legend()
     fig.tight_layout()
     written.append(save_figure(fig, out / "aggregation_and_active.png"))
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    cls = results["classifier"]
+    for kind in ("supervised", "mixed", "bandit"):
+        ax.plot(cls["answers"], cls[kind], marker="o", label=kind)
+    ax.axhline(1 / classifier.N_TOPICS, color="k", linestyle=":", label="chance")
+    ax.set_xscale("log")
+    ax.set_xlabel("human answers")
+    ax.set_ylabel("held-out accuracy (8 topics)")
+    ax.set_title("A classifier from labels vs from right/wrong on its guesses")
+    ax.legend()
+    fig.tight_layout()
+    written.append(save_figure(fig, out / "classifier.png"))
     plt.close(fig)
     return written
 

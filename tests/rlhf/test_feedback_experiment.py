@@ -21,6 +21,8 @@ def small(monkeypatch):
         "N_POOL_PAIRS": 150,
         "ACTIVE_POOL": 200,
         "ACTIVE_BUDGET": 60,
+        "CLASSIFIER_ANSWERS": (50, 200),
+        "CLASSIFIER_TEST": 200,
     }.items():
         monkeypatch.setattr(study, name, value)
 
@@ -47,7 +49,12 @@ def test_feedback_experiment_writes_every_promised_key_and_its_plots(tmp_path, s
     reliable = [v for k, v in estimated.items() if k.startswith("reliable")]
     unreliable = [v for k, v in estimated.items() if k.startswith("unreliable")]
     assert min(reliable) > max(unreliable)
-    for plot in ("forms.png", "aggregation_and_active.png"):
+    classifier = results["classifier"]
+    assert classifier["answers"] == [50, 200]
+    for kind in ("bandit", "supervised", "mixed"):
+        assert len(classifier[kind]) == 2 and len(classifier["macro_f1"][kind]) == 2
+    assert classifier["supervised"][-1] > classifier["bandit"][-1]
+    for plot in ("forms.png", "aggregation_and_active.png", "classifier.png"):
         assert (tmp_path / plot).stat().st_size > 10_000
 
 

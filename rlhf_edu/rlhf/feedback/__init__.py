@@ -8,6 +8,7 @@
 - ``reward_models`` a reward model from each form: its likelihood, collection and fitting
 - ``cost``         seconds per label of each form (a stated model with its sources)
 - ``personalization`` users in groups with different utilities; a user-conditioned reward model
+- ``classifier``   a topic classifier from labels vs from right/wrong answers (a contextual bandit)
 """
 
 from rlhf_edu.rlhf.feedback.aggregation import dawid_skene, majority_vote, soft_labels
