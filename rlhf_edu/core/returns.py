@@ -1,8 +1,13 @@
 """Returns and advantages: how much reward follows an action, and how much better than expected.
 
+The course's reward index (Sutton & Barto): the action A_t taken in S_t is followed by the
+reward R_{t+1}. In code, ``rewards[t]`` holds R_{t+1}, the reward of the step taken at index
+``t``; below, ``r_t`` is short for ``rewards[t]`` (= R_{t+1}).
+
 Discounted return (reward-to-go) of step ``t`` in an episode of length ``T``::
 
-    G_t = r_t + gamma * r_{t+1} + gamma^2 * r_{t+2} + ... = r_t + gamma * G_{t+1},   G_T = 0
+    G_t = R_{t+1} + gamma * R_{t+2} + ... = r_t + gamma * r_{t+1} + ... = r_t + gamma * G_{t+1},
+    G_T = 0
 
 Generalized advantage estimation (Schulman et al. 2016, "High-dimensional continuous control
 using generalized advantage estimation")::
@@ -65,7 +70,8 @@ def _check_time_major(name: str, tensor: torch.Tensor) -> None:
 def discounted_returns(
     rewards: TensorLike, gamma: float, dones: TensorLike | None = None
 ) -> torch.Tensor:
-    """Reward-to-go ``G_t = r_t + gamma * G_{t+1}`` for every step.
+    """Reward-to-go ``G_t = r_t + gamma * G_{t+1}`` for every step (``r_t = rewards[t]``, the
+    reward R_{t+1} that follows the action at index t).
 
     Args:
         rewards: shape ``(T,)`` or ``(T, n_envs)``, time first.
@@ -108,7 +114,7 @@ def compute_gae(
     """Generalized advantage estimates and value targets.
 
     Args:
-        rewards: ``r_t``, shape ``(T,)`` or ``(T, n_envs)``.
+        rewards: ``r_t = rewards[t]`` (= R_{t+1}), shape ``(T,)`` or ``(T, n_envs)``.
         values: ``V(s_t)``, same shape.
         dones: 1 where the episode terminated at step ``t`` (no bootstrap from ``s_{t+1}``).
         last_value: ``V(s_T)``, the value of the observation after the last step, shape ``()``
