@@ -1,21 +1,24 @@
 """Graded tests of module 11 (DPO and best-of-n): exercises 11.1-11.8."""
 
+import functools
 import math
 
 import numpy as np
 import pytest
 import torch
-from helpers.tiny_gpt2 import tiny_policy, tiny_tokenizer
+from transformers import GPT2LMHeadModel
 
 from rlhf_edu.rlhf.best_of_n import best_of_n_distribution as reference_best_of_n_distribution
 from rlhf_edu.rlhf.best_of_n import best_of_n_kl as reference_best_of_n_kl
 from rlhf_edu.rlhf.best_of_n import best_of_n_pick as reference_best_of_n_pick
+from rlhf_edu.rlhf.corpus import generate_corpus
 from rlhf_edu.rlhf.dpo import dpo_loss as reference_dpo_loss
 from rlhf_edu.rlhf.dpo import dpo_step as reference_dpo_step
 from rlhf_edu.rlhf.dpo import implicit_reward as reference_implicit_reward
 from rlhf_edu.rlhf.dpo import kl_regularized_objective as reference_kl_regularized_objective
 from rlhf_edu.rlhf.dpo import optimal_kl_policy as reference_optimal_kl_policy
 from rlhf_edu.rlhf.dpo import response_logprobs
+from rlhf_edu.rlhf.lm import tiny_gpt2_config, train_tokenizer
 
 
 def randn(rng: np.random.Generator, *shape: int) -> torch.Tensor:
@@ -153,6 +156,19 @@ def test_implicit_reward_of_the_optimal_policy_is_the_reward_up_to_a_constant(so
 
 
 # 11.5: the DPO training step -----------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def tiny_tokenizer():
+    """A byte-level BPE tokenizer (300 tokens) with pad distinct from EOS (no cached build)."""
+    return train_tokenizer(generate_corpus(300, seed=0), vocab_size=300)
+
+
+def tiny_policy(seed: int) -> GPT2LMHeadModel:
+    """A random 1-layer, 32-wide GPT-2 over tiny_tokenizer's vocabulary."""
+    config = tiny_gpt2_config(tiny_tokenizer(), n_layer=1, n_embd=32, n_head=2, n_positions=64)
+    torch.manual_seed(seed)
+    return GPT2LMHeadModel(config).eval()
+
+
 def dpo_batch(rng: np.random.Generator, tokenizer, ref_seed: int) -> dict:
     words = [" good", " bad", " room", " food", " was", " great", " awful", " the", " staff"]
     prompts_pool = ["Review of the hotel:", "Thoughts on the gym:", "A"]
