@@ -88,14 +88,32 @@ def default_manifest_path() -> Path:
     return project_root() / "course" / "course.toml"
 
 
+#: path -> ((mtime_ns, size), parsed manifest): graded tests look exercises up thousands of times
+_PARSED: dict[Path, tuple[tuple[int, int], Manifest]] = {}
+
+
 def load_manifest(path: str | Path | None = None) -> Manifest:
     """Parse the manifest (default ``course/course.toml`` of the project).
+
+    The parsed manifest (immutable) is kept until the file changes (its modification time or
+    size), so repeated lookups cost a ``stat``, not a parse.
 
     Raises:
         FileNotFoundError: no manifest at ``path``.
         ValueError: a module or exercise lacks a required key.
     """
     path = Path(path) if path is not None else default_manifest_path()
+    stat = path.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _PARSED.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    manifest = _parse_manifest(path)
+    _PARSED[path] = (stamp, manifest)
+    return manifest
+
+
+def _parse_manifest(path: Path) -> Manifest:
     with open(path, "rb") as fh:
         data = tomllib.load(fh)
     modules = []
