@@ -267,7 +267,9 @@ def test_update_matches_the_reference_minibatch_by_minibatch(solution, graded_rn
     if matches(got, want):
         return
     for hint, change in VARIANTS.items():
-        variant = PPOConfig(**{**CONFIG.__dict__, **change})
+        variant = copy.copy(CONFIG)  # setattr: a buggy setting need not pass PPOConfig's checks
+        for name, value in change.items():
+            setattr(variant, name, value)
         if matches(got, run_update(ppo.ppo_update, net, batch, variant, seed)):
             pytest.fail(f"your update matches the reference with {change}: {hint}")
     first = next(
