@@ -128,7 +128,6 @@ def read_frame(fd: int, limit: int = MAX_FRAME_BYTES) -> bytes:
 #: Data classes of the project that an exercise may return (module, class name).
 ALLOWED_DATACLASSES = {
     "rlhf_edu.rlhf.preferences:PreferencePair",
-    "rlhf_edu.tabular.td:TabularResult",
     "rlhf_edu.tabular.result:TabularResult",
 }
 
