@@ -165,7 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--workers", type=_positive_int, default=1, help="parallel graders")
     grade.add_argument("--notebook", default=None, help="which course notebook (default: guess)")
     grade.add_argument(
-        "--cell-timeout", type=float, default=60.0, help="seconds per cell (default 60)"
+        "--cell-timeout",
+        type=float,
+        default=180.0,
+        help="seconds per cell and per graded test (default 180: the course's training cells "
+        "take up to about 70 s of CPU on an idle machine)",
     )
     grade.add_argument(
         "--timeout", type=float, default=600.0, help="seconds per notebook (default 600)"
