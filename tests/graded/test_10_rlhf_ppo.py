@@ -1,5 +1,8 @@
-"""Graded tests of module 10 (RLHF with PPO): exercises 10.1-10.5."""
+"""Graded tests of module 10 (RLHF with PPO): exercises 10.1-10.7."""
 
+import copy
+import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -7,8 +10,11 @@ import pytest
 import torch
 
 from rlhf_edu.rlhf.kl_control import adaptive_kl_update as reference_adaptive_kl_update
+from rlhf_edu.rlhf.ppo import RLHFParts, RLHFPPOConfig, RLHFPPOTrainer, masked_mean
 from rlhf_edu.rlhf.ppo import clipped_policy_loss as reference_clipped_policy_loss
+from rlhf_edu.rlhf.ppo import clipped_value_loss as reference_clipped_value_loss
 from rlhf_edu.rlhf.ppo import kl_penalized_rewards as reference_kl_penalized_rewards
+from rlhf_edu.rlhf.ppo import rlhf_step as reference_rlhf_step
 from rlhf_edu.rlhf.ppo import token_gae as reference_token_gae
 from rlhf_edu.rlhf.ppo import whiten as reference_whiten
 
@@ -160,3 +166,185 @@ def test_adaptive_kl_update_direction_and_clipping(solution, graded_rng):
     huge = solution.adaptive_kl_update(beta, 1000.0, target, horizon, n)
     assert huge == pytest.approx(beta * (1 + 0.2 * n / horizon)), "the error is clipped at +0.2"
     assert math.isfinite(huge)
+
+
+# 10.6 -------------------------------------------------------------------------------------------
+@pytest.mark.graded(exercise="10.6", points=1)
+def test_clipped_value_loss_matches_reference(solution, graded_rng):
+    for clip_range in (float(graded_rng.uniform(0.05, 0.5)), None, 0.2):
+        batch, T = int(graded_rng.integers(1, 6)), int(graded_rng.integers(1, 9))
+        mask = response_mask(graded_rng, batch, T)
+        old_values, returns = randn(graded_rng, batch, T), randn(graded_rng, batch, T)
+        values = old_values + 0.5 * randn(graded_rng, batch, T)
+        got = solution.clipped_value_loss(values, old_values, returns, mask, clip_range)
+        want = reference_clipped_value_loss(values, old_values, returns, mask, clip_range)
+        assert float(got) == pytest.approx(float(want), abs=1e-5), (
+            f"with clip_range={clip_range}: expected {float(want):.5f}, got {float(got):.5f}"
+        )
+
+
+@pytest.mark.graded(exercise="10.6", points=1)
+def test_clipped_value_loss_is_pessimistic_halved_and_ignores_padding(solution, graded_rng):
+    clip = float(graded_rng.uniform(0.1, 0.3))
+    mask = torch.tensor([[1, 1, 0]])
+    old_values = torch.zeros(1, 3)
+    values = torch.tensor([[1.0, -1.0, 50.0]])  # token 2 is padding: its error must not count
+    returns = torch.tensor([[2.0, 0.0, -50.0]])
+    got = float(solution.clipped_value_loss(values, old_values, returns, mask, clip))
+    # token 0: unclipped (1 - 2)^2 = 1, clipped (clip - 2)^2 is larger: the max is taken;
+    # token 1: unclipped (-1 - 0)^2 = 1, clipped (-clip - 0)^2 is smaller: the max is 1
+    want = 0.5 * ((clip - 2.0) ** 2 + 1.0) / 2
+    assert got == pytest.approx(want, abs=1e-5), (
+        f"expected {want:.4f}: 1/2 x the mean over the response tokens of the LARGER of the "
+        f"clipped and unclipped squared errors; got {got:.4f}"
+    )
+
+
+# 10.7 -------------------------------------------------------------------------------------------
+PROMPTS = [
+    "Review of the pizza place:",
+    "My visit to the hotel:",
+    "Thoughts on the bakery:",
+    "Review of the gym:",
+    "A",
+    "Thoughts on the sushi bar, which we visited twice last week:",
+]
+
+
+@functools.lru_cache(maxsize=1)
+def tiny_tokenizer():
+    from rlhf_edu.rlhf.corpus import generate_corpus
+    from rlhf_edu.rlhf.lm import train_tokenizer
+
+    return train_tokenizer(generate_corpus(300, seed=0), vocab_size=300)
+
+
+def tiny_gpt2(seed: int):
+    from transformers import GPT2LMHeadModel
+
+    from rlhf_edu.rlhf.lm import tiny_gpt2_config
+
+    config = tiny_gpt2_config(tiny_tokenizer(), n_layer=1, n_embd=32, n_head=2, n_positions=64)
+    torch.manual_seed(seed)
+    return GPT2LMHeadModel(config).eval()
+
+
+def letter_reward(prompts, responses):
+    """A toy reward model: the share of the letter 'e' in the response."""
+    return torch.tensor([r.count("e") / max(len(r), 1) * 10 for r in responses])
+
+
+def seeded_update(graded_rng, **changes):
+    """The first update of a trainer on a random tiny GPT-2 (a different random reference, so the
+    KL penalty is not 0), its responses cut to random lengths (padding after them):
+    ``(trainer, args)``, args being rlhf_step's arguments but the model, optimizer and parts."""
+    seed = int(graded_rng.integers(0, 2**31 - 1))
+    config = RLHFPPOConfig(
+        batch_size=8, max_new_tokens=8, ppo_epochs=2, n_minibatches=2, learning_rate=3e-3
+    ).replace(**changes)
+    torch.set_num_threads(1)
+    trainer = RLHFPPOTrainer(
+        tiny_gpt2(seed),
+        tiny_tokenizer(),
+        letter_reward,
+        PROMPTS,
+        config,
+        seed=seed,
+        ref_policy=tiny_gpt2(seed + 1),
+    )
+    rollout, minibatches = trainer.collect()
+    # responses of different lengths, as if they had stopped at EOS: padding after each one's end
+    mask = response_mask(graded_rng, *rollout.response_mask.shape).to(rollout.response_mask.dtype)
+    rollout = dataclasses.replace(
+        rollout,
+        response_mask=mask,
+        logprobs=rollout.logprobs * mask,
+        ref_logprobs=rollout.ref_logprobs * mask,
+        values=rollout.values * mask,
+    )
+    scores = trainer.penalized_scores(rollout)
+    return trainer, (rollout, scores, float(graded_rng.uniform(0.05, 0.5)), minibatches, config)
+
+
+def run_step(step, trainer, args):
+    model, optimizer = copy.deepcopy((trainer.model, trainer.optimizer))  # the same start each time
+    rollout, scores, kl_coef, minibatches, config = copy.deepcopy(args)
+    plan = [list(rows) for rows in minibatches]
+    return step(model, optimizer, rollout, scores.clone(), kl_coef, plan, config, RLHFParts())
+
+
+def close(a, b) -> bool:
+    a, b = torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32)
+    return a.shape == b.shape and torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.graded(exercise="10.7", points=3)
+def test_rlhf_step_matches_the_reference_update(solution, graded_rng):
+    trainer, args = seeded_update(graded_rng)
+    got = run_step(solution.rlhf_step, trainer, args)
+    want = run_step(reference_rlhf_step, trainer, args)
+    mask = args[0].response_mask.bool()
+    assert isinstance(got, dict), "return a dict (see the docstring)"
+    assert close(torch.as_tensor(got["rewards"])[mask], want["rewards"][mask]), (
+        "the per-token rewards differ: parts.kl_penalized_rewards(scores, rollout.logprobs, "
+        "rollout.ref_logprobs, rollout.response_mask, kl_coef), with the scores argument"
+    )
+    assert close(torch.as_tensor(got["returns"])[mask], want["returns"][mask]), (
+        "the returns differ: parts.token_gae(rewards, rollout.values, mask, config.gamma, "
+        "config.lam)"
+    )
+    assert close(torch.as_tensor(got["advantages"])[mask], want["advantages"][mask]), (
+        "the advantages differ: whitened over the response tokens (mask) when "
+        "config.whiten_advantages?"
+    )
+    n = sum(len(rows) for rows in args[3])
+    assert len(got["policy_loss"]) == len(got["value_loss"]) == n, (
+        f"expected one loss per minibatch ({n}: every epoch's minibatches, in the plan's order)"
+    )
+    assert close(got["policy_loss"][0], want["policy_loss"][0]), (
+        "the first minibatch's policy loss differs: the ratio must be exactly 1 there; forward "
+        "pass on prompt + response with the attention mask, old log-probs = rollout.logprobs[rows]"
+    )
+    assert close(got["value_loss"][0], want["value_loss"][0]), (
+        "the first minibatch's value loss differs: parts.clipped_value_loss(values, "
+        "rollout.values[rows], returns[rows], mask[rows], config.value_clip_range)"
+    )
+    assert close(got["policy_loss"], want["policy_loss"]) and close(
+        got["value_loss"], want["value_loss"]
+    ), (
+        "the losses after the first optimizer step differ: zero_grad before each backward? loss "
+        "= policy loss + config.vf_coef * value loss? gradient norm clipped to "
+        "config.max_grad_norm? one optimizer.step() per minibatch?"
+    )
+
+
+@pytest.mark.graded(exercise="10.7", points=1)
+def test_rlhf_step_trains_at_the_sampling_temperature(solution, graded_rng):
+    trainer, args = seeded_update(graded_rng, temperature=0.6, n_minibatches=1)
+    got = run_step(solution.rlhf_step, trainer, args)
+    mask = args[0].response_mask.float()
+    ratio_one_loss = -masked_mean(torch.as_tensor(got["advantages"]) * mask, mask).item()
+    assert got["policy_loss"][0] == pytest.approx(ratio_one_loss, abs=1e-5), (
+        "at temperature 0.6 the first minibatch's ratio is not 1: temperature applied in "
+        "sampling but not in the training forward pass? (model(..., config.temperature))"
+    )
+    want = run_step(reference_rlhf_step, trainer, args)
+    assert close(got["policy_loss"], want["policy_loss"]), "the policy losses differ at T = 0.6"
+
+
+@pytest.mark.graded(exercise="10.7", points=1)
+def test_rlhf_step_keeps_the_rollouts_old_logprobs_for_every_epoch(solution, graded_rng):
+    trainer, args = seeded_update(graded_rng, ppo_epochs=3, n_minibatches=1, learning_rate=1e-2)
+    got = run_step(solution.rlhf_step, trainer, args)
+    want = run_step(reference_rlhf_step, trainer, args)
+    mask = args[0].response_mask.float()
+    ratio_one_loss = -masked_mean(want["advantages"] * mask, mask).item()
+    assert abs(want["policy_loss"][2] - ratio_one_loss) > 1e-4  # the policy has moved by epoch 3
+    assert got["policy_loss"][2] != pytest.approx(ratio_one_loss, abs=1e-6), (
+        "the ratio is 1 again at the third epoch: the old log-probs must stay the rollout's "
+        "(fixed, detached) for the whole update, not be recomputed from the current policy"
+    )
+    assert close(got["policy_loss"], want["policy_loss"]), (
+        "the policy losses of the later epochs differ: old log-probs = rollout.logprobs[rows], "
+        "old values = rollout.values[rows], the advantages computed once before the epochs"
+    )

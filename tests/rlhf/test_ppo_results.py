@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rlhf_edu.app.ppo_experiment import run_ppo
+from rlhf_edu.app.ppo_experiment import SETTINGS, STORED_SETTINGS, merge_results, run_ppo
+from rlhf_edu.data import write_ppo_curves
 from rlhf_edu.rlhf.ppo_results import load_ppo_curves
 
 
@@ -19,27 +20,49 @@ def test_a_short_ppo_run_raises_true_utility_with_kl_under_target():
     assert all(row["ratio_dev_first"] == 0.0 for row in run["history"])
 
 
-def test_stored_results_show_gains_under_the_kl_target_and_reward_hacking_without_it():
+def test_stored_file_holds_five_seeds_of_the_stored_settings_with_their_configs():
     results = load_ppo_curves()
     assert results["seeds"] == [0, 1, 2]
-    for run in results["settings"]["adaptive KL"]:
+    assert list(results["settings"]) == list(STORED_SETTINGS)
+    assert results["configs"] == {label: SETTINGS[label] for label in STORED_SETTINGS}
+    for runs in results["settings"].values():
+        assert len(runs) == len(results["seeds"])
+        assert all(len(run["history"]) == results["n_updates"] == 60 for run in runs)
+
+
+def test_stored_results_show_gains_under_the_kl_target_and_reward_hacking_without_it():
+    results = load_ppo_curves()
+    adaptive = results["settings"]["adaptive KL"]
+    hacked = results["settings"]["no KL penalty"]
+    for run in adaptive:
         assert run["after"]["true_utility"] > run["before"]["true_utility"] + 0.5
         assert run["after"]["kl"] < 4.0
-    hacked = results["settings"]["no KL penalty"]
-    adaptive = results["settings"]["adaptive KL"]
     for with_kl, without_kl in zip(adaptive, hacked):
-        # no penalty: a higher reward-model score, a far larger KL, a lower true utility
+        # no penalty: a higher reward-model score and a far larger KL, every seed
         assert without_kl["after"]["reward"] > with_kl["after"]["reward"]
         assert without_kl["after"]["kl"] > 10 * with_kl["after"]["kl"]
-        assert without_kl["after"]["true_utility"] < with_kl["after"]["true_utility"]
+    # ... and a lower true utility: on average over the seeds, by a clear margin
+    true_with = np.mean([run["after"]["true_utility"] for run in adaptive])
+    true_without = np.mean([run["after"]["true_utility"] for run in hacked])
+    assert true_without < true_with - 0.2
 
 
 def test_stored_runs_without_penalty_turn_down_while_the_score_keeps_rising():
+    turned_down = 0
     for run in load_ppo_curves()["settings"]["no KL penalty"]:
         utility = np.convolve([r["true_utility"] for r in run["history"]], np.ones(5) / 5, "valid")
         reward = np.convolve([r["reward"] for r in run["history"]], np.ones(5) / 5, "valid")
-        assert utility[-1] < utility.max() - 0.1  # true utility past its peak ...
-        assert reward[-1] > reward[len(reward) // 2]  # ... while the score still climbs
+        assert reward[-1] > reward[len(reward) // 2]  # the score still climbs ...
+        turned_down += utility[-1] < utility.max() - 0.1  # ... past the true utility's peak
+    assert turned_down >= len(load_ppo_curves()["seeds"]) - 1
+
+
+def test_stored_adaptive_controller_moves_beta_down_while_the_kl_is_under_target():
+    for run in load_ppo_curves()["settings"]["adaptive KL"]:
+        betas = [row["kl_coef"] for row in run["history"]]
+        assert betas[0] == pytest.approx(0.1)
+        assert all(b1 <= b0 for b0, b1 in zip(betas, betas[1:]))  # KL under 4 nats throughout
+        assert 0.06 < betas[-1] < 0.09
 
 
 def test_stored_results_match_what_the_current_code_starts_from():
@@ -50,3 +73,51 @@ def test_stored_results_match_what_the_current_code_starts_from():
     assert now["true_utility"] == pytest.approx(stored["true_utility"], abs=1e-6)
     assert now["reward"] == pytest.approx(stored["reward"], abs=1e-4)
     assert now["samples"] == stored["samples"]
+
+
+def _fake_result(label: str, seeds: list[int], n_updates: int = 2) -> dict:
+    def run(seed: int) -> dict:
+        rows = [{"update": i, "reward": seed + i / 10} for i in range(n_updates)]
+        return {"history": rows, "before": {"reward": 0.0}, "after": {"reward": float(seed)}}
+
+    return {
+        "n_updates": n_updates,
+        "seeds": seeds,
+        "configs": {label: SETTINGS[label]},
+        "settings": {label: [run(s) for s in seeds]},
+    }
+
+
+def test_merging_split_runs_gives_the_file_one_run_writes(tmp_path):
+    parts = [
+        _fake_result("no KL penalty", [1]),
+        _fake_result("adaptive KL", [0, 1]),
+        _fake_result("no KL penalty", [0]),
+    ]
+    merged = merge_results(parts)
+    assert list(merged["settings"]) == ["adaptive KL", "no KL penalty"]  # SETTINGS' order
+    assert merged["seeds"] == [0, 1]
+    assert [run["after"]["reward"] for run in merged["settings"]["no KL penalty"]] == [0.0, 1.0]
+    whole = {
+        "n_updates": 2,
+        "seeds": [0, 1],
+        "configs": {label: SETTINGS[label] for label in ("adaptive KL", "no KL penalty")},
+        "settings": {
+            "adaptive KL": _fake_result("adaptive KL", [0, 1])["settings"]["adaptive KL"],
+            "no KL penalty": _fake_result("no KL penalty", [0, 1])["settings"]["no KL penalty"],
+        },
+    }
+    a, b = (
+        write_ppo_curves(merged, tmp_path / "a.json"),
+        write_ppo_curves(whole, tmp_path / "b.json"),
+    )
+    assert a.read_text() == b.read_text()
+
+
+def test_merging_refuses_missing_seeds_and_duplicates():
+    with pytest.raises(ValueError, match="has seeds \\[0\\], others \\[0, 1\\]"):
+        merge_results([_fake_result("adaptive KL", [0, 1]), _fake_result("no KL penalty", [0])])
+    with pytest.raises(ValueError, match="appears twice"):
+        merge_results([_fake_result("adaptive KL", [0]), _fake_result("adaptive KL", [0])])
+    with pytest.raises(ValueError, match="updates"):
+        merge_results([_fake_result("adaptive KL", [0]), _fake_result("no KL penalty", [0], 3)])
