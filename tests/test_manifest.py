@@ -135,6 +135,25 @@ def _signature_stub(source: str, function: str) -> str:
     raise AssertionError(f"the exercise cell defines no function {function!r}")
 
 
+@pytest.mark.parametrize(
+    "test_file", sorted((ROOT / "tests" / "graded").glob("test_*.py")), ids=lambda p: p.name
+)
+def test_graded_tests_import_nothing_from_the_projects_test_helpers(test_file: Path):
+    """rlhf-edu grade runs graded tests without ``pythonpath = ["tests"]`` (AUTHORING.md)."""
+    import ast
+
+    for node in ast.walk(ast.parse(test_file.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        for name in names:
+            assert name.split(".")[0] not in {"helpers", "tests", "conftest"}, (
+                f"{test_file.name}:{node.lineno} imports {name}, which the grader cannot import"
+            )
+
+
 def test_student_notebooks_are_in_sync_with_solutions():
     report = assign(ROOT / "solutions", ROOT / "notebooks", check=True)
     assert report.in_sync, "\n".join(
