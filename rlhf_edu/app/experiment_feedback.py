@@ -26,9 +26,7 @@ Writes ``results.json`` and plots. Deterministic: the same seeds give the same f
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +52,6 @@ from rlhf_edu.rlhf.feedback.reward_models import (
     fit_feedback_reward_model,
 )
 from rlhf_edu.rlhf.preferences import sample_response_pairs, sigmoid, words
-from rlhf_edu.utils.checkpoint import atomic_write_bytes
 from rlhf_edu.utils.progress import progress
 
 BUDGET_SECONDS = (600, 1800, 3600, 7200)  # 10 minutes to 2 hours of one person's time
@@ -359,12 +356,3 @@ def plot_feedback_study(results: dict[str, Any], out: Path) -> list[Path]:
     written.append(save_figure(fig, out / "classifier.png"))
     plt.close(fig)
     return written
-
-
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``feedback`` experiment for ``rlhf-edu experiment``: results, then plots."""
-    results = run_feedback_study(list(range(args.seeds)))
-    out = Path(args.out)
-    atomic_write_bytes((json.dumps(results, indent=1) + "\n").encode(), out / "results.json")
-    plot_feedback_study(results, out)
-    return results

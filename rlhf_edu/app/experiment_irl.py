@@ -19,15 +19,12 @@ plots beside it. Deterministic: the same seeds give the same file.
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rlhf_edu.tabular import irl
-from rlhf_edu.utils.checkpoint import atomic_write_bytes
 from rlhf_edu.utils.progress import progress
 
 GAMMA = 0.9
@@ -115,12 +112,3 @@ def plot_irl_study(results: dict[str, Any], out: Path) -> list[Path]:
         written.append(save_figure(fig, out / f"{measure}.png"))
         plt.close(fig)
     return written
-
-
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``irl`` experiment for ``rlhf-edu experiment``: results, then plots, in ``args.out``."""
-    results = run_irl_study(list(range(args.seeds)))
-    out = Path(args.out)
-    atomic_write_bytes((json.dumps(results, indent=1) + "\n").encode(), out / "results.json")
-    plot_irl_study(results, out)
-    return results

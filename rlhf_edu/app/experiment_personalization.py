@@ -14,8 +14,6 @@ Writes ``results.json`` (``groups``, ``single_rm``, ``conditioned_rm``, ``per_us
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,6 @@ from rlhf_edu.rlhf.feedback.reward_models import (
     fit_feedback_reward_model,
 )
 from rlhf_edu.rlhf.preferences import sample_response_pairs
-from rlhf_edu.utils.checkpoint import atomic_write_bytes
 from rlhf_edu.utils.progress import progress
 
 N_PER_USER = 60
@@ -171,11 +168,3 @@ def plot_personalization_study(results: dict[str, Any], out: Path) -> list[Path]
     path = save_figure(fig, out / "personalization.png")
     plt.close(fig)
     return [path]
-
-
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    results = run_personalization_study(list(range(args.seeds)))
-    out = Path(args.out)
-    atomic_write_bytes((json.dumps(results, indent=1) + "\n").encode(), out / "results.json")
-    plot_personalization_study(results, out)
-    return results

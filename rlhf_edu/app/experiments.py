@@ -1,7 +1,9 @@
 """``rlhf-edu experiment NAME --seeds N --out DIR``: the course's multi-seed studies.
 
-Each experiment is a module with ``run(args) -> dict`` that writes ``DIR/results.json`` and its
-plots; this module picks it, checks the arguments and prints where everything went. The studies:
+Each experiment is a module with a study, ``run_NAME_study(seeds) -> dict`` (the content of
+``results.json``, deterministic for given seeds), and ``plot_NAME_study(results, out)``; this
+module checks the arguments, runs the study, writes ``DIR/results.json`` atomically, draws the
+plots beside it and prints where everything went. The studies:
 
 - ``feedback``: every feedback form at equal annotator cost, aggregation of disagreeing
   annotators, active selection (``rlhf_edu.app.experiment_feedback``);
@@ -18,7 +20,9 @@ import importlib
 import json
 from pathlib import Path
 
-#: name -> (module with ``run(args)``, one line for ``--help``)
+from rlhf_edu.utils.checkpoint import atomic_write_bytes
+
+#: name -> (module with ``run_NAME_study`` and ``plot_NAME_study``, one line for ``--help``)
 EXPERIMENTS: dict[str, tuple[str, str]] = {
     "feedback": (
         "rlhf_edu.app.experiment_feedback",
@@ -44,7 +48,10 @@ def run_experiment(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out must be a folder, but {out} is a file")
     module_name, _ = EXPERIMENTS[args.name]
-    results = importlib.import_module(module_name).run(args)
+    module = importlib.import_module(module_name)
+    results = getattr(module, f"run_{args.name}_study")(list(range(args.seeds)))
+    atomic_write_bytes((json.dumps(results, indent=1) + "\n").encode(), out / "results.json")
+    getattr(module, f"plot_{args.name}_study")(results, out)
     print(f"experiment {args.name}: {args.seeds} seed(s); results in {out / 'results.json'}")
     for plot in sorted(out.glob("*.png")):
         print(f"  plot: {plot}")
