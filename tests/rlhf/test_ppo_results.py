@@ -22,7 +22,7 @@ def test_a_short_ppo_run_raises_true_utility_with_kl_under_target():
 
 def test_stored_file_holds_five_seeds_of_the_stored_settings_with_their_configs():
     results = load_ppo_curves()
-    assert results["seeds"] == [0, 1, 2]
+    assert results["seeds"] == [0, 1, 2, 3, 4]
     assert list(results["settings"]) == list(STORED_SETTINGS)
     assert results["configs"] == {label: SETTINGS[label] for label in STORED_SETTINGS}
     for runs in results["settings"].values():
@@ -44,7 +44,7 @@ def test_stored_results_show_gains_under_the_kl_target_and_reward_hacking_withou
     # ... and a lower true utility: on average over the seeds, by a clear margin
     true_with = np.mean([run["after"]["true_utility"] for run in adaptive])
     true_without = np.mean([run["after"]["true_utility"] for run in hacked])
-    assert true_without < true_with - 0.2
+    assert true_without < true_with - 0.4
 
 
 def test_stored_runs_without_penalty_turn_down_while_the_score_keeps_rising():
@@ -54,7 +54,7 @@ def test_stored_runs_without_penalty_turn_down_while_the_score_keeps_rising():
         reward = np.convolve([r["reward"] for r in run["history"]], np.ones(5) / 5, "valid")
         assert reward[-1] > reward[len(reward) // 2]  # the score still climbs ...
         turned_down += utility[-1] < utility.max() - 0.1  # ... past the true utility's peak
-    assert turned_down >= len(load_ppo_curves()["seeds"]) - 1
+    assert turned_down >= 4
 
 
 def test_stored_adaptive_controller_moves_beta_down_while_the_kl_is_under_target():
