@@ -7,5 +7,5 @@ commands and the experiment runners. Nothing in the library imports this package
 - ``train_agent``      ``rlhf-edu train agent``
 - ``rlhf_commands``    ``rlhf-edu train lm``, ``train reward-model`` and ``label``
 - ``finetune``         ``rlhf-edu train rlhf`` and ``train dpo``
-- ``ppo_experiment``   the 3-seed RLHF PPO experiment stored in ``rlhf_edu/data/ppo_curves.json``
+- ``ppo_experiment``   the 5-seed RLHF PPO experiment stored in ``rlhf_edu/data/ppo_curves.json``
 """

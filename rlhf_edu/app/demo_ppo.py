@@ -4,7 +4,7 @@ About a minute on the CPU once the tiny LM and the reward model are cached. Writ
 
 - ``rlhf_ppo.png``: this run's reward-model score, true utility and KL over updates;
 - ``rlhf_utility_vs_kl.png``: true utility against KL from the reference, for this run (adaptive
-  KL penalty) and for the stored 3-seed runs without a penalty (``rlhf_edu/data/ppo_curves.json``);
+  KL penalty) and for the stored 5-seed runs without a penalty (``rlhf_edu/data/ppo_curves.json``);
 - ``rlhf_reward_hacking.png``: the stored runs with and without the KL penalty: without it the
   reward-model score keeps rising while the true utility turns down;
 - ``rlhf_ppo_samples.txt``: five held-out responses before and after training,
