@@ -97,6 +97,18 @@ class _ConfigHelp(argparse.Action):
         parser.exit()
 
 
+def _tensorboard_option(parser: argparse.ArgumentParser, when: str) -> None:
+    """``--tensorboard DIR``: the run's metrics as TensorBoard scalars (the optional extra)."""
+    parser.add_argument(
+        "--tensorboard",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"also write the metrics as TensorBoard scalars to DIR ({when}; "
+        "needs pip install 'rlhf_edu[tensorboard]'); view with tensorboard --logdir DIR",
+    )
+
+
 def _train_parser(targets, name: str, configs: dict[str | None, str], **kwargs):
     """A ``train`` subcommand whose ``--help`` lists its config's documented fields."""
     parser = targets.add_parser(
@@ -222,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--labeler", default="mix", help="synthetic labeler when --pairs is absent")
     rm.add_argument("--out", type=Path, default=None, help="output folder")
     rm.add_argument("--seed", type=_seed, default=0)
+    _tensorboard_option(rm, "when training ends")
     rm.set_defaults(func=_handler("rlhf_edu.app.rlhf_commands:run_train_reward_model"))
 
     rlhf = _train_parser(
@@ -241,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="resume from the last checkpoint in --out"
     )
     rlhf.add_argument("--seed", type=_seed, default=0)
+    _tensorboard_option(rlhf, "live, after each update")
     rlhf.set_defaults(func=_handler("rlhf_edu.app.finetune:run_train_rlhf"))
 
     dpo = _train_parser(
@@ -255,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--beta", type=float, default=0.1)
     dpo.add_argument("--out", type=Path, default=None)
     dpo.add_argument("--seed", type=_seed, default=0)
+    _tensorboard_option(dpo, "when training ends")
     dpo.set_defaults(func=_handler("rlhf_edu.app.finetune:run_train_dpo"))
 
     agent = _train_parser(
@@ -275,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     agent.add_argument("--out", type=Path, default=None, help="where to save the agent and plots")
     agent.add_argument("--seed", type=_seed, default=0)
+    _tensorboard_option(agent, "when training ends")
     agent.set_defaults(func=_handler("rlhf_edu.app.train_agent:run_train_agent"))
 
     # experiment ---------------------------------------------------------------------------------
@@ -320,7 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rlhf-edu: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, FileNotFoundError, PermissionError, OSError) as err:
+    except (ValueError, TypeError, ImportError, OSError) as err:  # FileNotFound, Permission: OS
         print(f"rlhf-edu {args.command}: error: {err}", file=sys.stderr)
         return 1
 

@@ -25,7 +25,8 @@ from typing import Any
 
 import torch
 
-from rlhf_edu.utils import seed_everything
+from rlhf_edu.utils import History, seed_everything
+from rlhf_edu.utils.history import require_tensorboard
 
 #: PPO updates when ``--updates`` is not given (about a minute per 60 updates on one CPU core).
 DEFAULT_UPDATES = 60
@@ -81,6 +82,9 @@ def run_train_rlhf(args: argparse.Namespace) -> int:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("--device cuda, but no CUDA device is available to torch")
     out = Path(args.out) if args.out is not None else _default_out("rlhf-ppo")
+    tensorboard_dir = getattr(args, "tensorboard", None)
+    if tensorboard_dir is not None:
+        require_tensorboard()  # fail now, not after the training run
     checkpoints = out / "checkpoints"
     policy, tokenizer = load_policy(args.model, seed)
     reward_model = load_default_reward_model().to(device)
@@ -110,6 +114,9 @@ def run_train_rlhf(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"--resume: no checkpoint in {checkpoints}")
         trainer.load(last)
         print(f"resumed from {last} (update {trainer.update_index})")
+    if tensorboard_dir is not None and trainer.rank == 0:
+        # live: each update's row is written as it is logged (a resumed run's rows first)
+        trainer.history = History(trainer.history.rows, tensorboard_dir=tensorboard_dir)
     eval_prompts = sample_prompts(N_EVAL_PROMPTS, seed=seed + 10_000)
     before = trainer.evaluate(eval_prompts, seed=seed) if trainer.update_index == 0 else None
     started = time.perf_counter()
@@ -118,6 +125,8 @@ def run_train_rlhf(args: argparse.Namespace) -> int:
     except TrainingDivergedError as err:
         print(f"rlhf-edu train rlhf: stopped: {err}")
         return 1
+    finally:
+        trainer.history.close()  # flush the TensorBoard events (no-op without --tensorboard)
     seconds = time.perf_counter() - started
     after = trainer.evaluate(eval_prompts, seed=seed)
     if trainer.rank != 0:
@@ -146,6 +155,8 @@ def run_train_rlhf(args: argparse.Namespace) -> int:
             f"true utility {before['true_utility']:.3f} -> {after['true_utility']:.3f}, "
             f"reward {before['reward']:.3f} -> {after['reward']:.3f}, KL {after['kl']:.2f} nats"
         )
+    if tensorboard_dir is not None:
+        print(f"tensorboard: {tensorboard_dir} (tensorboard --logdir {tensorboard_dir})")
     print(f"PPO run written to {out}")
     return 0
 
@@ -161,6 +172,9 @@ def run_train_dpo(args: argparse.Namespace) -> int:
 
     seed = seed_everything(args.seed)
     out = Path(args.out) if args.out is not None else _default_out("rlhf-dpo")
+    tensorboard_dir = getattr(args, "tensorboard", None)
+    if tensorboard_dir is not None:
+        require_tensorboard()  # fail now, not after the training run
     labeler = get_labeler("mix")
     if args.pairs is not None:
         pairs = read_preferences(args.pairs)
@@ -194,6 +208,9 @@ def run_train_dpo(args: argparse.Namespace) -> int:
         f"true utility {before.true_utility:.3f} -> {after.true_utility:.3f}, "
         f"reward {before.reward:.3f} -> {after.reward:.3f}, KL {after.kl:.2f} nats"
     )
+    if tensorboard_dir is not None:
+        result.history.to_tensorboard(tensorboard_dir)
+        print(f"tensorboard: {tensorboard_dir} (tensorboard --logdir {tensorboard_dir})")
     print(f"DPO run written to {out}")
     return 0
 

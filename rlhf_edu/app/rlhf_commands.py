@@ -48,7 +48,12 @@ def run_train_reward_model(args: argparse.Namespace) -> int:
     from rlhf_edu.utils import seed_everything
 
     seed_everything(args.seed)
-    if args.pairs is None and args.out is None and args.labeler == "mix":
+    tensorboard_dir = getattr(args, "tensorboard", None)
+    if tensorboard_dir is not None:
+        from rlhf_edu.utils.history import require_tensorboard
+
+        require_tensorboard()  # fail now, not after the training run
+    if args.pairs is None and args.out is None and args.labeler == "mix" and not tensorboard_dir:
         return _ensure_default_reward_model(args.seed)
     out = args.out or Path("runs") / "reward-model"
     labeler = None
@@ -91,6 +96,9 @@ def run_train_reward_model(args: argparse.Namespace) -> int:
     model.normalize_under(prompts, sample_responses(lm_model, tokenizer, prompts, seed=args.seed))
     model.save(out, metadata={"source": source, "n_pairs": len(pairs), **metrics})
     history.to_csv(out / "history.csv")
+    if tensorboard_dir is not None:
+        history.to_tensorboard(tensorboard_dir)
+        print(f"tensorboard: {tensorboard_dir} (tensorboard --logdir {tensorboard_dir})")
     print(f"saved to {out}")
     return 0
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rlhf_edu.neural import ALGORITHMS
 from rlhf_edu.neural.evaluation import evaluate
+from rlhf_edu.utils.history import require_tensorboard
 from rlhf_edu.utils.progress import progress
 
 CONFIGS = {
@@ -62,6 +63,9 @@ def run_train_agent(args: argparse.Namespace) -> int:
     if args.algo not in ALGORITHMS:
         raise ValueError(f"algo must be one of {sorted(ALGORITHMS)}, got {args.algo!r}")
     check_env_id(args.env)
+    tensorboard_dir = getattr(args, "tensorboard", None)
+    if tensorboard_dir is not None:
+        require_tensorboard()  # fail now, not after the training run
     module = ALGORITHMS[args.algo]
     config = getattr(module, CONFIGS[args.algo])()
     if args.steps is not None:
@@ -85,6 +89,9 @@ def run_train_agent(args: argparse.Namespace) -> int:
         title=f"{args.algo.upper()} on {args.env} (seed {args.seed})",
     )
     save_figure(fig, out / "learning_curve.png")
+    if tensorboard_dir is not None:
+        result.history.to_tensorboard(tensorboard_dir)
+        print(f"tensorboard: {tensorboard_dir} (tensorboard --logdir {tensorboard_dir})")
     print(
         f"trained in {seconds:.1f} s; greedy-policy mean return over 20 episodes: {eval_return:.1f}"
     )
