@@ -1,4 +1,4 @@
-"""The ``rlhf-edu`` command line: demo, assign, grade, train, experiment, label.
+"""The ``rlhf-edu`` command line: demo, assign, grade, train, experiment, label, site.
 
 Each subcommand's arguments are declared here, in one readable place; the work is done by a
 ``run_*(args) -> int`` function in the module that owns the concept (imported only when the
@@ -321,6 +321,31 @@ def build_parser() -> argparse.ArgumentParser:
     label.add_argument("--n", type=_positive_int, default=20, help="pairs to label this session")
     label.add_argument("--seed", type=_seed, default=0)
     label.set_defaults(func=_handler("rlhf_edu.app.rlhf_commands:run_label"))
+
+    # site ---------------------------------------------------------------------------------------
+    site = commands.add_parser(
+        "site",
+        help="build the course website (offline HTML: lessons, notebooks, API, instructor guide)",
+        description="Build the course website with Sphinx and MyST-NB.",
+    )
+    site_commands = site.add_subparsers(dest="site_command", metavar="ACTION", parser_class=_Parser)
+    site_commands.required = False
+    site.set_defaults(usage_error="the following arguments are required: ACTION", error=site.error)
+    site_build = site_commands.add_parser(
+        "build",
+        help="build the site into a folder (open DIR/index.html)",
+        description="Build the site into DIR from the stored notebook outputs (nothing is "
+        "executed), with Sphinx warnings as errors. Works offline; needs the site extra "
+        "(pip install -e '.[site]', included in dev).",
+    )
+    site_build.add_argument("--out", type=Path, required=True, help="site folder (DIR)")
+    site_build.add_argument(
+        "--root", type=Path, default=Path("."), help="the course repository (default: .)"
+    )
+    site_build.add_argument(
+        "--jobs", type=_positive_int, default=1, help="parallel Sphinx processes (default 1)"
+    )
+    site_build.set_defaults(func=_handler("rlhf_edu.app.site:run_site_build"))
     return parser
 
 

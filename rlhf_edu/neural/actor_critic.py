@@ -1,15 +1,15 @@
 """Advantage actor-critic (A2C; Mnih et al. 2016, synchronous version) with n-step returns.
 
-``n_envs`` envs run ``n_steps`` steps with the current policy; then one gradient step on
+``n_envs`` envs run ``n_steps`` steps with the current policy; then one gradient step on::
 
     advantages_t = G_t - V(s_t),   G_t = R_{t+1} + gamma R_{t+2} + ... + gamma^(n-1) R_{t+n}
                                           + gamma^n V(s_{t+n})        (n-step return, bootstrapped)
     policy_loss  = -mean( log pi(a_t | s_t) * advantages_t )
     value_loss   = 0.5 * mean( (V(s_t) - G_t)^2 )
+    loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
 
 (the course's convention: the action ``a_t`` taken in ``s_t`` is followed by the reward
 ``R_{t+1}``; in code ``rewards[t]`` holds ``R_{t+1}``.)
-    loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
 
 The n-step return is GAE with ``lambda = 1`` over the rollout (``compute_gae``); ``gae_lambda < 1``
 mixes in shorter returns. Unlike REINFORCE, the critic is used to *bootstrap*, so updates happen

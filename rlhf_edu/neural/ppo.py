@@ -161,7 +161,7 @@ def value_loss(
 
 
 def categorical_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """``H(pi(. | s)) = -sum_a pi(a | s) log pi(a | s)`` per row, from logits ``(N, n_actions)``
+    """``H(pi(.|s)) = -sum_a pi(a|s) log pi(a|s)`` per row, from logits ``(N, n_actions)``
     -> ``(N,)``, in nats; computed with ``log_softmax`` so large logits do not overflow."""
     log_pi = torch.log_softmax(logits, dim=-1)
     return -(log_pi.exp() * log_pi).sum(-1)

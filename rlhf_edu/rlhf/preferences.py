@@ -308,7 +308,7 @@ def bayes_optimal_accuracy(
     """The best expected pairwise accuracy any predictor can reach against a Bradley-Terry labeler.
 
     The best prediction is the higher-utility response; it matches the noisy label with
-    probability sigmoid(|u_a - u_b| / T). Averaged over pairs:
+    probability ``sigmoid(|u_a - u_b| / T)``. Averaged over pairs::
 
         bayes_optimal_accuracy = mean_i sigmoid(|gap_i| / T)
 
