@@ -12,6 +12,15 @@ Both are linear in ``(alpha, beta)``, so the least-squares fit is a 2 x 2 linear
 ``R = alpha * d - beta * d^2`` and ``R = alpha * d - beta * d log d``. The best-of-n curve peaks
 at ``d* = alpha / (2 beta)``, the RL curve at ``d* = exp(alpha / beta - 1)``. For best-of-n the
 KL is the analytic ``log n - (n - 1) / n``, an upper bound (Beirami et al. 2024).
+
+Best-of-n for every ``n`` from one set of samples: draw ``N`` responses per prompt once, then
+:func:`best_of_n_estimate` gives the expected gold and proxy score of the best of ``n`` of them
+(``n <= N``) without resampling. Sorted by proxy score, the sample of rank ``i`` (0-based,
+ascending) is the best of a random ``n``-subset with probability ``C(i, n - 1) / C(N, n)``, so
+
+    E[gold of best-of-n] = sum_i C(i, n - 1) / C(N, n) * gold_(i)
+
+is an unbiased estimate (Nakano et al. 2021, appendix; Gao et al. 2022 use it too).
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GaoFit", "fit_gao", "gao_curve"]
+__all__ = ["GaoFit", "best_of_n_estimate", "fit_gao", "fit_gao_coefficients", "gao_curve"]
 
 FORMS = ("bon", "rl")
 
@@ -75,6 +84,15 @@ def fit_gao(
     ``gold`` must already be measured from the initial policy (``gold - gold_at_d0``): the forms
     have no intercept. Needs at least two points with ``d > 0``.
     """
+    return GaoFit(form, *fit_gao_coefficients(form, sqrt_kl, gold))
+
+
+def fit_gao_coefficients(
+    form: str, sqrt_kl: np.ndarray | Sequence[float], gold: np.ndarray | Sequence[float]
+) -> tuple[float, float]:
+    """``(alpha, beta)`` minimising ``sum_i (R(d_i) - gold_i)^2`` for ``R = alpha * d - beta *
+    d^2`` (``form="bon"``) or ``R = alpha * d - beta * d log d`` (``form="rl"``): a linear
+    least-squares problem on the basis ``[d, -d^2]`` or ``[d, -d log d]`` (``0 log 0 = 0``)."""
     if form not in FORMS:
         raise ValueError(f"form must be 'bon' or 'rl', got {form!r}")
     d = np.asarray(sqrt_kl, dtype=np.float64)
@@ -86,4 +104,41 @@ def fit_gao(
     if np.count_nonzero(d > 0) < 2:
         raise ValueError("a fit needs at least two points with sqrt_kl > 0")
     (alpha, beta), *_ = np.linalg.lstsq(_basis(form, d), r, rcond=None)
-    return GaoFit(form, float(alpha), float(beta))
+    return float(alpha), float(beta)
+
+
+def best_of_n_estimate(
+    proxy: np.ndarray | Sequence[Sequence[float]],
+    gold: np.ndarray | Sequence[Sequence[float]],
+    n: int,
+) -> tuple[float, float]:
+    """Expected ``(proxy, gold)`` score of best-of-``n`` by proxy, from ``N >= n`` samples per prompt.
+
+    ``proxy`` and ``gold``: ``(n_prompts, N)`` scores of the same samples. For each prompt the
+    samples are sorted by proxy score; the one of rank ``i`` (0-based, ascending) is the best of a
+    uniformly random ``n``-subset with probability ``C(i, n - 1) / C(N, n)``. Returns the means
+    over prompts of the weighted proxy and gold scores (``n = 1``: the plain means; ``n = N``: the
+    proxy's argmax). Ties in the proxy are broken by sample order.
+    """
+    proxy = np.asarray(proxy, dtype=np.float64)
+    gold = np.asarray(gold, dtype=np.float64)
+    if proxy.ndim != 2 or proxy.shape != gold.shape:
+        raise ValueError(
+            f"proxy {proxy.shape} and gold {gold.shape} must both be (n_prompts, N) arrays"
+        )
+    n_samples = proxy.shape[1]
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= n_samples:
+        raise ValueError(f"n must be an int in [1, N={n_samples}], got {n!r}")
+    ranks = np.arange(n_samples)
+    log_weights = np.full(n_samples, -np.inf)
+    ok = ranks >= n - 1  # C(i, n - 1) = 0 below
+    lgamma = np.vectorize(math.lgamma)
+    log_total = math.lgamma(n_samples + 1) - math.lgamma(n + 1) - math.lgamma(n_samples - n + 1)
+    log_weights[ok] = (
+        lgamma(ranks[ok] + 1.0) - math.lgamma(n) - lgamma(ranks[ok] - n + 2.0) - log_total
+    )
+    weights = np.exp(log_weights)  # (N,), sums to 1
+    order = np.argsort(proxy, axis=1, kind="stable")
+    proxy_sorted = np.take_along_axis(proxy, order, axis=1)
+    gold_sorted = np.take_along_axis(gold, order, axis=1)
+    return float((proxy_sorted @ weights).mean()), float((gold_sorted @ weights).mean())

@@ -43,3 +43,35 @@ def test_bad_input_is_named():
         fit_gao("rl", [0.0, 1.0], [0.0, 1.0])
     with pytest.raises(ValueError, match="sqrt_kl must be"):
         gao_curve("bon", [-1.0], 1.0, 1.0)
+
+
+def test_best_of_n_estimate_is_the_mean_over_every_subset_of_n_samples():
+    import itertools
+
+    from rlhf_edu.rlhf.overoptimization import best_of_n_estimate
+
+    rng = np.random.default_rng(1)
+    proxy, gold = rng.normal(size=(3, 6)), rng.normal(size=(3, 6))
+    for n in (1, 2, 3, 6):
+        picks = [
+            [
+                (proxy[i, b], gold[i, b])
+                for b in (max(c, key=lambda j: proxy[i, j]) for c in subsets)
+            ]
+            for i in range(3)
+            for subsets in [list(itertools.combinations(range(6), n))]
+        ]
+        want = np.mean([np.mean(rows, axis=0) for rows in picks], axis=0)
+        assert best_of_n_estimate(proxy, gold, n) == pytest.approx(tuple(want), abs=1e-12)
+    assert best_of_n_estimate(proxy, gold, 6)[1] == pytest.approx(
+        gold[np.arange(3), proxy.argmax(1)].mean()
+    )
+
+
+def test_best_of_n_estimate_names_bad_input():
+    from rlhf_edu.rlhf.overoptimization import best_of_n_estimate
+
+    with pytest.raises(ValueError, match="n must be an int in"):
+        best_of_n_estimate(np.zeros((2, 4)), np.zeros((2, 4)), 5)
+    with pytest.raises(ValueError, match="proxy .* and gold"):
+        best_of_n_estimate(np.zeros((2, 4)), np.zeros((2, 3)), 1)
