@@ -4,6 +4,11 @@
   and no KL penalty, 5 seeds, 60 updates), written by ``python -m rlhf_edu.app.ppo_experiment``.
   Read it with ``load_ppo_curves()``; it is stored column by column and without wall-clock fields,
   so that regenerating it with the same code and seeds gives the same file.
+- ``personalization_study.json``: notebook 13's study (``rlhf-edu experiment personalization
+  --seeds 3``): per-group accuracy of one reward model for everyone, one conditioned on the user
+  and one per user against each group's ceiling, and each group's true utility under best-of-8
+  steering of the tiny GPT-2, per seed and averaged. Read it with
+  ``load_personalization_study()``.
 - ``pretrained/``: CartPole-v1 agents for notebooks 05 and 07 (``pretrained/README.md`` says how
   they were made); ``rlhf_edu.neural.load_agent(pretrained_path("ppo-cartpole.pt"))``.
 
@@ -19,6 +24,7 @@ from typing import Any
 
 DATA_DIR = Path(__file__).resolve().parent
 PPO_CURVES_PATH = DATA_DIR / "ppo_curves.json"
+PERSONALIZATION_STUDY_PATH = DATA_DIR / "personalization_study.json"
 PRETRAINED_DIR = DATA_DIR / "pretrained"
 
 #: Per-update fields that measure the machine, not the run; never stored.
@@ -26,10 +32,13 @@ WALL_CLOCK_KEYS = frozenset({"seconds"})
 
 __all__ = [
     "DATA_DIR",
+    "PERSONALIZATION_STUDY_PATH",
     "PPO_CURVES_PATH",
     "PRETRAINED_DIR",
+    "load_personalization_study",
     "load_ppo_curves",
     "pretrained_path",
+    "write_personalization_study",
     "write_ppo_curves",
 ]
 
@@ -113,3 +122,50 @@ def load_ppo_curves(path: str | Path | None = None) -> dict[str, Any]:
             if isinstance(run["history"], dict):
                 run["history"] = _columns_to_rows(run["history"])
     return results
+
+
+def _rounded(value: Any) -> Any:
+    """Every float in nested lists and dicts rounded to 6 significant digits."""
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return _significant(value)
+
+
+def write_personalization_study(
+    results: dict[str, Any], path: str | Path = PERSONALIZATION_STUDY_PATH
+) -> Path:
+    """Write ``run_personalization_study``'s results compactly: one line per top-level key (one
+    per seed under ``per_seed``), floats rounded to 6 significant digits."""
+    path = Path(path)
+    lines = ["{"]
+    items = [(k, v) for k, v in results.items() if k != "per_seed"]
+    for key, value in items:
+        lines.append(f"{json.dumps(key)}: {json.dumps(_rounded(value))},")
+    per_seed = results.get("per_seed", [])
+    lines.append('"per_seed": [')
+    lines.extend(
+        json.dumps(_rounded(run)) + ("," if i < len(per_seed) - 1 else "")
+        for i, run in enumerate(per_seed)
+    )
+    lines.append("]")
+    lines.append("}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def load_personalization_study(path: str | Path | None = None) -> dict[str, Any]:
+    """The stored personalisation study: ``{"seeds", "groups": {group: share},
+    "single_rm" | "conditioned_rm" | "per_user_rm" | "ceiling": {group: accuracy},
+    "steering": {"base" | "single_rm" | "conditioned_rm" | "per_user_rm" | "best": {group:
+    utility}}, "per_seed": [{"accuracy": {...}, "steering": {...}} per seed]}`` (means over the
+    seeds at the top level)."""
+    path = Path(path) if path is not None else PERSONALIZATION_STUDY_PATH
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no personalisation results at {path}; run 'rlhf-edu experiment personalization "
+            "--seeds 3' and write them with write_personalization_study"
+        )
+    return json.loads(path.read_text())
