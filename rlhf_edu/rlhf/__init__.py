@@ -47,6 +47,12 @@ _EXPORTS = {
     "kl_penalized_rewards": "ppo",
     "token_gae": "ppo",
     "whiten": "ppo",
+    "GRPOConfig": "grpo",
+    "GRPOTrainer": "grpo",
+    "group_advantages": "grpo",
+    "RLOOConfig": "rloo",
+    "RLOOTrainer": "rloo",
+    "rloo_advantages": "rloo",
 }
 
 __all__ = sorted(_EXPORTS)

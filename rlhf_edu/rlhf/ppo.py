@@ -99,6 +99,7 @@ from rlhf_edu.utils.validation import check_float, check_int, check_probability,
 
 __all__ = [
     "PolicyWithValueHead",
+    "RLHFPolicyConfig",
     "RLHFPPOConfig",
     "RLHFParts",
     "RLHFPPOTrainer",
@@ -288,16 +289,14 @@ PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass
-class RLHFPPOConfig:
-    """Hyperparameters and implementation-detail switches of the RLHF PPO trainer.
+class RLHFPolicyConfig:
+    """The settings every RLHF policy-gradient trainer here shares (PPO, GRPO, RLOO): sampling,
+    the optimiser, the clipped surrogate's epsilon and the implementation-detail switches of the
+    rollout (Huang et al. 2023). Each field's help text is in its ``metadata["help"]``."""
 
-    Defaults are tuned for the course's tiny GPT-2 on a CPU; the help of each switch names the
-    detail it controls (Huang et al. 2023). Each field's help text is in its ``metadata["help"]``.
-    """
-
-    batch_size: int = documented(64, "prompts (= responses, episodes) per update, per process")
+    batch_size: int = documented(64, "responses (= episodes) per update, per process")
     max_new_tokens: int = documented(32, "the longest response, in tokens")
-    ppo_epochs: int = documented(4, "passes over each rollout batch")
+    ppo_epochs: int = documented(4, "passes over each rollout batch (GRPO's mu)")
     n_minibatches: int = documented(1, "minibatches per epoch (<= batch_size)")
     learning_rate: float = documented(1e-4, "Adam learning rate of the policy and its value head")
     adam_eps: float = documented(1e-5, "Adam's epsilon (1e-5 as in the PPO implementations)")
@@ -305,36 +304,11 @@ class RLHFPPOConfig:
         1.0, "clip the gradient norm to this (None: no clipping)"
     )
     clip_range: float = documented(0.2, "PPO's epsilon: the ratio is clipped to [1 - eps, 1 + eps]")
-    value_clip_range: float | None = documented(
-        0.2, "clip the value around the rollout's value by this (None: unclipped value loss)"
-    )
-    vf_coef: float = documented(0.1, "weight of the value loss in the total loss")
-    gamma: float = documented(1.0, "discount over response tokens (1: none)")
-    # GAE's lambda. 1: advantages are the return minus V, without bootstrapping from V. The value
-    # head starts at zero, so with lambda < 1 a token k steps before the end first gets only
-    # lambda^k of the score (0.95^20 = 0.36); TRL's recipe (lambda 0.95) avoids that with a critic
-    # initialised from the reward model. With lambda 1 the reward and true utility rise faster in
-    # the same number of updates (benchmarks/rlhf_vs_trl.py runs both).
-    lam: float = documented(
-        1.0,
-        "GAE's lambda (1: return minus V, no bootstrapping; right for a value head that starts "
-        "at zero)",
-    )
     temperature: float = documented(1.0, "sampling temperature")
     temperature_in_forward: bool = documented(
         True, "divide the logits by the temperature in every forward pass, not only when sampling"
     )
     disable_dropout: bool = documented(True, "dropout off in the policy, value head and reference")
-    init_kl_coef: float = documented(0.1, "beta, the KL penalty's coefficient, at the start")
-    adaptive_kl: bool = documented(
-        True, "adapt beta to hold the KL near kl_target (Ziegler et al.); False keeps init_kl_coef"
-    )
-    kl_target: float = documented(4.0, "the adaptive controller's target KL, nats per response")
-    kl_horizon: float = documented(2000.0, "the adaptive controller's horizon, in episodes")
-    whiten_rewards: bool = documented(
-        False, "scale the per-token rewards (no mean shift) per batch"
-    )
-    whiten_advantages: bool = documented(True, "normalise the advantages per batch (masked)")
     stop_at_eos: bool = documented(
         True, "a response ends at its first EOS; later tokens are masked out"
     )
@@ -360,12 +334,66 @@ class RLHFPPOConfig:
                 f"n_minibatches ({self.n_minibatches}) must be <= batch_size ({self.batch_size})"
             )
         positive = {"low": 0.0, "high": None, "low_open": True}
-        for name in ("learning_rate", "adam_eps", "clip_range", "temperature", "kl_horizon"):
+        for name in ("learning_rate", "adam_eps", "clip_range", "temperature"):
             check_float(name, getattr(self, name), **positive)
-        check_float("kl_target", self.kl_target, **positive)  # nats per response
-        for name in ("max_grad_norm", "value_clip_range", "early_stop_kl"):
+        for name in ("max_grad_norm", "early_stop_kl"):
             if getattr(self, name) is not None:
                 check_float(name, getattr(self, name), **positive)
+        if self.missing_eos_penalty is not None:
+            check_float("missing_eos_penalty", self.missing_eos_penalty)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+    def replace(self, **changes: Any) -> Any:
+        """A copy with some fields changed (validated again)."""
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise TypeError(f"unknown {type(self).__name__} fields: {sorted(unknown)}")
+        return type(self)(**{**asdict(self), **changes})
+
+
+@dataclass
+class RLHFPPOConfig(RLHFPolicyConfig):
+    """Hyperparameters and implementation-detail switches of the RLHF PPO trainer: the shared
+    ``RLHFPolicyConfig`` plus the critic's, GAE's and the KL controller's.
+
+    Defaults are tuned for the course's tiny GPT-2 on a CPU; the help of each switch names the
+    detail it controls (Huang et al. 2023). Each field's help text is in its ``metadata["help"]``.
+    """
+
+    value_clip_range: float | None = documented(
+        0.2, "clip the value around the rollout's value by this (None: unclipped value loss)"
+    )
+    vf_coef: float = documented(0.1, "weight of the value loss in the total loss")
+    gamma: float = documented(1.0, "discount over response tokens (1: none)")
+    # GAE's lambda. 1: advantages are the return minus V, without bootstrapping from V. The value
+    # head starts at zero, so with lambda < 1 a token k steps before the end first gets only
+    # lambda^k of the score (0.95^20 = 0.36); TRL's recipe (lambda 0.95) avoids that with a critic
+    # initialised from the reward model. With lambda 1 the reward and true utility rise faster in
+    # the same number of updates (benchmarks/rlhf_vs_trl.py runs both).
+    lam: float = documented(
+        1.0,
+        "GAE's lambda (1: return minus V, no bootstrapping; right for a value head that starts "
+        "at zero)",
+    )
+    init_kl_coef: float = documented(0.1, "beta, the KL penalty's coefficient, at the start")
+    adaptive_kl: bool = documented(
+        True, "adapt beta to hold the KL near kl_target (Ziegler et al.); False keeps init_kl_coef"
+    )
+    kl_target: float = documented(4.0, "the adaptive controller's target KL, nats per response")
+    kl_horizon: float = documented(2000.0, "the adaptive controller's horizon, in episodes")
+    whiten_rewards: bool = documented(
+        False, "scale the per-token rewards (no mean shift) per batch"
+    )
+    whiten_advantages: bool = documented(True, "normalise the advantages per batch (masked)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        positive = {"low": 0.0, "high": None, "low_open": True}
+        check_float("kl_horizon", self.kl_horizon, **positive)
+        check_float("kl_target", self.kl_target, **positive)  # nats per response
+        if self.value_clip_range is not None:
+            check_float("value_clip_range", self.value_clip_range, **positive)
         for name in ("vf_coef", "init_kl_coef"):
             check_float(name, getattr(self, name), 0.0)
         if self.adaptive_kl and self.init_kl_coef == 0:
@@ -375,17 +403,6 @@ class RLHFPPOConfig:
             )
         for name in ("gamma", "lam"):
             check_probability(name, getattr(self, name))
-        if self.missing_eos_penalty is not None:
-            check_float("missing_eos_penalty", self.missing_eos_penalty)
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-
-    def replace(self, **changes: Any) -> RLHFPPOConfig:
-        """A copy with some fields changed (validated again)."""
-        unknown = set(changes) - {f.name for f in fields(self)}
-        if unknown:
-            raise TypeError(f"unknown RLHFPPOConfig fields: {sorted(unknown)}")
-        return RLHFPPOConfig(**{**asdict(self), **changes})
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -589,7 +606,17 @@ class RLHFPPOTrainer:
         parts: an ``RLHFParts`` to run other functions in place of this module's (the course's
             notebook passes the student's); a replaced ``rlhf_step`` needs one process and the
             temperature in the forward pass.
+
+    The critic-free trainers (``grpo.GRPOTrainer``, ``rloo.RLOOTrainer``) are subclasses: they
+    keep the rollout, seeding, KL bookkeeping, evaluation and checkpoints and replace
+    ``config_class``, ``_make_kl_controller``, ``_sample_prompts``, ``advantages`` and
+    ``_minibatch_loss``.
     """
+
+    #: the config dataclass this trainer takes (checked in ``__init__`` and on resume)
+    config_class: type[RLHFPolicyConfig] = RLHFPPOConfig
+    #: the method's name, shown by the progress bar
+    method = "PPO"
 
     def __init__(
         self,
@@ -597,7 +624,7 @@ class RLHFPPOTrainer:
         tokenizer,
         reward: RewardFn | Any,
         prompts: Sequence[str],
-        config: RLHFPPOConfig | None = None,
+        config: RLHFPolicyConfig | None = None,
         seed: int = 0,
         true_utility: Callable[[str, str], float] | None = None,
         ref_policy: nn.Module | None = None,
@@ -605,9 +632,11 @@ class RLHFPPOTrainer:
         accelerator: Any | None = None,
         parts: RLHFParts | None = None,
     ) -> None:
-        self.config = config or RLHFPPOConfig()
-        if not isinstance(self.config, RLHFPPOConfig):
-            raise TypeError(f"config must be an RLHFPPOConfig, got {type(config).__name__}")
+        self.config: Any = config or self.config_class()
+        if not isinstance(self.config, self.config_class):
+            raise TypeError(
+                f"config must be a {self.config_class.__name__}, got {type(config).__name__}"
+            )
         self.parts = RLHFParts() if parts is None else parts
         if not isinstance(self.parts, RLHFParts):
             raise TypeError(f"parts must be an RLHFParts, got {type(parts).__name__}")
@@ -661,15 +690,18 @@ class RLHFPPOTrainer:
         )
         if accelerator is not None:
             self.model, self.optimizer = accelerator.prepare(self.model, self.optimizer)
-        self.kl_controller: FixedKLController = (
-            AdaptiveKLController(cfg.init_kl_coef, cfg.kl_target, cfg.kl_horizon)
-            if cfg.adaptive_kl
-            else FixedKLController(cfg.init_kl_coef)
-        )
+        self.kl_controller = self._make_kl_controller()
         self.history = History()
         self.update_index = 0
 
     # -- helpers -----------------------------------------------------------------------------
+    def _make_kl_controller(self) -> FixedKLController:
+        """PPO's beta: adaptive (Ziegler et al.) or fixed, as the config says."""
+        cfg = self.config
+        if cfg.adaptive_kl:
+            return AdaptiveKLController(cfg.init_kl_coef, cfg.kl_target, cfg.kl_horizon)
+        return FixedKLController(cfg.init_kl_coef)
+
     @property
     def policy(self) -> nn.Module:
         """The language model being trained (unwrapped from any data-parallel wrapper)."""
@@ -777,10 +809,11 @@ class RLHFPPOTrainer:
             contains_eos=contains_eos,
         )
 
-    def _sample_prompts(self, update: int) -> list[str]:
+    def _sample_prompts(self, update: int, n: int | None = None) -> list[str]:
+        """``n`` prompts (default ``batch_size``) from the pool, drawn with the update's seed."""
+        n = self.config.batch_size if n is None else n
         rng = np.random.default_rng(_derived_seed(self.seed, self.rank, update, 1))
-        replace = len(self.prompts) < self.config.batch_size
-        idx = rng.choice(len(self.prompts), size=self.config.batch_size, replace=replace)
+        idx = rng.choice(len(self.prompts), size=n, replace=len(self.prompts) < n)
         return [self.prompts[i] for i in idx]
 
     def _generator(self, *parts: int) -> torch.Generator:
@@ -908,7 +941,7 @@ class RLHFPPOTrainer:
         self,
         rollout: Rollout,
         advantages: torch.Tensor,
-        returns: torch.Tensor,
+        returns: torch.Tensor | None,
         epochs_rows: Sequence[Sequence[torch.Tensor]],
         update: int,
     ) -> dict[str, list[float]]:
@@ -924,12 +957,7 @@ class RLHFPPOTrainer:
         mask = rollout.response_mask.float()
         input_ids = torch.cat([rollout.prompt_ids, rollout.response_ids], dim=1)
         attention_mask = torch.cat([rollout.prompt_mask, rollout.response_mask], dim=1)
-        stats: dict[str, list[float]] = {
-            k: []
-            for k in (
-                "policy_loss", "value_loss", "clipfrac", "approx_kl", "entropy", "value_clipfrac"
-            )
-        }  # fmt: skip
+        stats: dict[str, list[float]] = {}
         temperature = self._forward_temperature
         for epoch, minibatches in enumerate(epochs_rows):
             for mb_index, rows in enumerate(minibatches):
@@ -943,35 +971,32 @@ class RLHFPPOTrainer:
                         temperature,
                     )
                 old_logprobs = rollout.logprobs[rows]
-                policy_loss = self.parts.clipped_policy_loss(
-                    logprobs, old_logprobs, advantages[rows], mb_mask, cfg.clip_range
+                loss, losses = self._minibatch_loss(
+                    rollout, rows, logprobs, values, advantages, returns
                 )
-                value_loss = self.parts.clipped_value_loss(
-                    values, rollout.values[rows], returns[rows], mb_mask, cfg.value_clip_range
-                )
-                for name, loss in (("policy loss", policy_loss), ("value loss", value_loss)):
-                    if not torch.isfinite(loss):
+                for name, term in losses.items():
+                    if not torch.isfinite(term):
                         raise TrainingDivergedError(
-                            f"{name} is {loss.item()} at update {update} (epoch {epoch}, "
-                            f"minibatch {mb_index}); training stopped before the optimizer step, "
-                            "so the weights and the last checkpoint are those of the last good "
-                            "update — lower learning_rate or check the reward scale"
+                            f"{name.replace('_', ' ')} is {term.item()} at update {update} "
+                            f"(epoch {epoch}, minibatch {mb_index}); training stopped before the "
+                            "optimizer step, so the weights and the last checkpoint are those of "
+                            "the last good update — lower learning_rate or check the reward scale"
                         )
-                self._optimizer_step(policy_loss + cfg.vf_coef * value_loss)
+                self._optimizer_step(loss)
                 log_ratio = (logprobs - old_logprobs).detach()
                 if epoch == 0 and mb_index == 0:
                     ratio_dev = (torch.expm1(log_ratio).abs() * mb_mask).max().item()
                     stats["first"] = [ratio_dev, approx_kl(log_ratio, mb_mask)]
-                stats["policy_loss"].append(policy_loss.item())
-                stats["value_loss"].append(value_loss.item())
-                stats["clipfrac"].append(clip_fraction(log_ratio, cfg.clip_range, mb_mask))
-                stats["approx_kl"].append(approx_kl(log_ratio, mb_mask))
-                stats["entropy"].append(masked_mean(entropy, mb_mask).item())
-                stats["value_clipfrac"].append(
-                    value_clip_fraction(
+                row_stats = {name: term.item() for name, term in losses.items()}
+                row_stats["clipfrac"] = clip_fraction(log_ratio, cfg.clip_range, mb_mask)
+                row_stats["approx_kl"] = approx_kl(log_ratio, mb_mask)
+                row_stats["entropy"] = masked_mean(entropy, mb_mask).item()
+                if "value_loss" in losses:
+                    row_stats["value_clipfrac"] = value_clip_fraction(
                         values.detach(), rollout.values[rows], cfg.value_clip_range, mb_mask
                     )
-                )
+                for name, value in row_stats.items():
+                    stats.setdefault(name, []).append(value)
             if cfg.early_stop_kl is not None:
                 epoch_kl = self._mean_over_processes(
                     float(np.mean(stats["approx_kl"][-len(minibatches) :]))
@@ -979,6 +1004,30 @@ class RLHFPPOTrainer:
                 if epoch_kl > cfg.early_stop_kl:
                     break
         return stats
+
+    def _minibatch_loss(
+        self,
+        rollout: Rollout,
+        rows: torch.Tensor,
+        logprobs: torch.Tensor,
+        values: torch.Tensor,
+        advantages: torch.Tensor,
+        returns: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One minibatch's loss to minimise and its named terms (each logged per minibatch).
+
+        PPO: ``clipped_policy_loss + vf_coef * clipped_value_loss`` against the rollout's
+        log-probs and values. ``logprobs`` and ``values`` are the minibatch's, with gradients."""
+        cfg = self.config
+        mask = rollout.response_mask[rows].float()
+        policy_loss = self.parts.clipped_policy_loss(
+            logprobs, rollout.logprobs[rows], advantages[rows], mask, cfg.clip_range
+        )
+        value_loss = self.parts.clipped_value_loss(
+            values, rollout.values[rows], returns[rows], mask, cfg.value_clip_range
+        )
+        loss = policy_loss + cfg.vf_coef * value_loss
+        return loss, {"policy_loss": policy_loss, "value_loss": value_loss}
 
     def _optimizer_step(self, loss: torch.Tensor) -> None:
         """Backward pass, gradient-norm clip and one Adam step (through ``accelerate`` if set)."""
@@ -999,14 +1048,15 @@ class RLHFPPOTrainer:
         self,
         update: int,
         rollout: Rollout,
-        returns: torch.Tensor,
+        returns: torch.Tensor | None,
         kl_coef: float,
         sequence_kl: torch.Tensor,
         mean_kl: float,
         stats: dict[str, list[float]],
     ) -> dict[str, float]:
         """The logged row of one update: rollout statistics, the minibatch diagnostics averaged
-        over every minibatch of every epoch run, and the critic's explained variance."""
+        over every minibatch of every epoch run, and the critic's explained variance (when there
+        is a critic: ``returns`` is None for the critic-free trainers)."""
         mask = rollout.response_mask.float()
         mean = self._mean_over_processes
         stats = dict(stats)
@@ -1020,8 +1070,9 @@ class RLHFPPOTrainer:
             "response_length": mean(mask.sum(1).mean().item()),
             "eos_fraction": mean(rollout.contains_eos.float().mean().item()),
             **{k: mean(float(np.mean(v))) for k, v in stats.items()},
-            "explained_variance": mean(explained_variance(rollout.values, returns, mask)),
         }
+        if returns is not None:
+            metrics["explained_variance"] = mean(explained_variance(rollout.values, returns, mask))
         if first is not None:
             metrics["ratio_dev_first"], metrics["approx_kl_first"] = first
         if self.true_utility is not None:
@@ -1088,7 +1139,9 @@ class RLHFPPOTrainer:
         disable = None if show_progress is None else not show_progress
         if self.rank != 0:
             disable = True  # one bar, on the main process
-        bar = progress(remaining, total=len(remaining), desc="PPO updates", disable=disable)
+        bar = progress(
+            remaining, total=len(remaining), desc=f"{self.method} updates", disable=disable
+        )
         for _ in bar:
             metrics = self.step()
             bar.set_postfix(reward=f"{metrics['reward']:.2f}", kl=f"{metrics['kl']:.2f}")
@@ -1110,13 +1163,13 @@ class RLHFPPOTrainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         saved = dict(state.get("config") or {})
-        for f in fields(RLHFPPOConfig):  # fields added since the checkpoint was written
+        for f in fields(self.config_class):  # fields added since the checkpoint was written
             if saved and f.name not in saved:
                 saved[f.name] = f.default
         if saved != asdict(self.config):
             raise ValueError(
-                "the checkpoint was written with a different RLHFPPOConfig; resume with the "
-                f"same config: {state.get('config')}"
+                f"the checkpoint was written with a different {self.config_class.__name__}; "
+                f"resume with the same config: {state.get('config')}"
             )
         if state.get("seed") != self.seed:
             raise ValueError(
