@@ -10,7 +10,11 @@ plots beside it and prints where everything went. The studies:
 - ``personalization``: a single, a user-conditioned and per-user reward models, scored per
   group and used to steer best-of-n (``rlhf_edu.app.experiment_personalization``);
 - ``irl``: MaxEnt IRL from demonstrations against T-REX from comparisons on the colour
-  gridworld (``rlhf_edu.app.experiment_irl``).
+  gridworld (``rlhf_edu.app.experiment_irl``);
+- ``critic-free``: PPO, GRPO and RLOO from the same tiny GPT-2, reward model, prompts and
+  number of episodes, true utility against KL (``rlhf_edu.app.experiment_critic_free``).
+
+A hyphen in NAME is an underscore in the functions' names (``run_critic_free_study``).
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
         "rlhf_edu.app.experiment_irl",
         "MaxEnt IRL (demonstrations) vs T-REX (comparisons) on the colour gridworld",
     ),
+    "critic-free": (
+        "rlhf_edu.app.experiment_critic_free",
+        "PPO vs GRPO vs RLOO on the tiny GPT-2 at equal episodes: true utility against KL",
+    ),
 }
 
 
@@ -49,9 +57,10 @@ def run_experiment(args: argparse.Namespace) -> int:
         raise ValueError(f"--out must be a folder, but {out} is a file")
     module_name, _ = EXPERIMENTS[args.name]
     module = importlib.import_module(module_name)
-    results = getattr(module, f"run_{args.name}_study")(list(range(args.seeds)))
+    study = args.name.replace("-", "_")
+    results = getattr(module, f"run_{study}_study")(list(range(args.seeds)))
     atomic_write_bytes((json.dumps(results, indent=1) + "\n").encode(), out / "results.json")
-    getattr(module, f"plot_{args.name}_study")(results, out)
+    getattr(module, f"plot_{study}_study")(results, out)
     print(f"experiment {args.name}: {args.seeds} seed(s); results in {out / 'results.json'}")
     for plot in sorted(out.glob("*.png")):
         print(f"  plot: {plot}")

@@ -56,10 +56,12 @@ SEEDS = (0, 1, 2, 3, 4)
 N_EVAL_PROMPTS = 128
 
 
-def course_trainer(seed: int, config: Any = None) -> Any:
+def course_trainer(seed: int, config: Any = None, trainer_class: Any = None) -> Any:
     """A PPO trainer on the course's models: the tiny GPT-2 policy, the default reward model, the
     "mix" labeler's hidden utility for reporting, and 512 training prompts drawn with ``seed``.
-    ``config`` defaults to ``RLHFPPOConfig()``. Shared by this experiment and the demo."""
+    ``config`` defaults to ``RLHFPPOConfig()``. Shared by this experiment, the demo and the
+    critic-free experiment, which passes ``trainer_class`` (``GRPOTrainer``, ``RLOOTrainer``)
+    with its config."""
     from rlhf_edu.rlhf.corpus import sample_prompts
     from rlhf_edu.rlhf.lm import load_tiny_lm
     from rlhf_edu.rlhf.ppo import RLHFPPOConfig, RLHFPPOTrainer
@@ -68,7 +70,7 @@ def course_trainer(seed: int, config: Any = None) -> Any:
 
     seed_everything(seed)
     policy, tokenizer = load_tiny_lm()
-    return RLHFPPOTrainer(
+    return (trainer_class or RLHFPPOTrainer)(
         policy,
         tokenizer,
         load_default_reward_model(),

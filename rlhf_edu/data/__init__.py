@@ -9,6 +9,9 @@
   and one per user against each group's ceiling, and each group's true utility under best-of-8
   steering of the tiny GPT-2, per seed and averaged. Read it with
   ``load_personalization_study()``.
+- ``critic_free.json``: PPO, GRPO and RLOO from the same tiny GPT-2, reward model, prompts and
+  number of episodes (notebook 11), 3 seeds: ``rlhf-edu experiment critic-free --seeds 3``'s
+  results.json, one line per key; read it with ``load_critic_free()``.
 - ``pretrained/``: CartPole-v1 agents for notebooks 05 and 07 (``pretrained/README.md`` says how
   they were made); ``rlhf_edu.neural.load_agent(pretrained_path("ppo-cartpole.pt"))``.
 
@@ -24,6 +27,7 @@ from typing import Any
 
 DATA_DIR = Path(__file__).resolve().parent
 PPO_CURVES_PATH = DATA_DIR / "ppo_curves.json"
+CRITIC_FREE_PATH = DATA_DIR / "critic_free.json"
 PERSONALIZATION_STUDY_PATH = DATA_DIR / "personalization_study.json"
 PRETRAINED_DIR = DATA_DIR / "pretrained"
 
@@ -31,13 +35,16 @@ PRETRAINED_DIR = DATA_DIR / "pretrained"
 WALL_CLOCK_KEYS = frozenset({"seconds"})
 
 __all__ = [
+    "CRITIC_FREE_PATH",
     "DATA_DIR",
     "PERSONALIZATION_STUDY_PATH",
     "PPO_CURVES_PATH",
     "PRETRAINED_DIR",
+    "load_critic_free",
     "load_personalization_study",
     "load_ppo_curves",
     "pretrained_path",
+    "write_critic_free",
     "write_personalization_study",
     "write_ppo_curves",
 ]
@@ -167,5 +174,34 @@ def load_personalization_study(path: str | Path | None = None) -> dict[str, Any]
         raise FileNotFoundError(
             f"no personalisation results at {path}; run 'rlhf-edu experiment personalization "
             "--seeds 3' and write them with write_personalization_study"
+        )
+    return json.loads(path.read_text())
+
+
+def write_critic_free(results: dict[str, Any], path: str | Path = CRITIC_FREE_PATH) -> Path:
+    """Write the critic-free study's results (``run_critic_free_study``) compactly: one line per
+    top-level key and one per method's curves, floats rounded to 6 significant digits."""
+    path = Path(path)
+    items = [
+        f"{json.dumps(k)}: {json.dumps(_rounded(v))}" for k, v in results.items() if k != "curves"
+    ]
+    curves = [f"{json.dumps(m)}: {json.dumps(_rounded(c))}" for m, c in results["curves"].items()]
+    items.append('"curves": {\n' + ",\n".join(curves) + "\n}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{\n" + ",\n".join(items) + "\n}\n")
+    return path
+
+
+def load_critic_free(path: str | Path | None = None) -> dict[str, Any]:
+    """The stored critic-free study of notebook 11 (3 seeds): ``rlhf-edu experiment
+    critic-free``'s results.json -- ``methods`` (PPO, GRPO, RLOO), ``seeds``, ``episodes``,
+    ``final_true_utility`` / ``final_kl`` / ``final_reward`` (per method: ``per_seed``, ``mean``,
+    ``std``; held-out prompts after training) and ``curves`` (per method, per key, one list per
+    seed of the per-update training values)."""
+    path = Path(path) if path is not None else CRITIC_FREE_PATH
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no critic-free results at {path}; run 'rlhf-edu experiment critic-free --seeds 3' "
+            "and write them with write_critic_free"
         )
     return json.loads(path.read_text())
