@@ -246,7 +246,8 @@ def episode_gif(
                     j = min(k, len(episode.frames) - 1)
                     step = episode.steps[j]
                     image.set_data(episode.frames[j])
-                    ended = " (end)" if j == len(episode.frames) - 1 and k > 0 else ""
+                    over = episode.terminated or episode.truncated  # not cut by max_frames
+                    ended = " (end)" if over and j == len(episode.frames) - 1 else ""
                     so_far = sum(episode.rewards[:step])
                     status = f"step {step}, return {so_far:g}{ended}"
                     title.set_text(f"{label}\n{status}" if label else status)
