@@ -9,6 +9,10 @@ plots beside it and prints where everything went. The studies:
   annotators, active selection (``rlhf_edu.app.experiment_feedback``);
 - ``personalization``: a single, a user-conditioned and per-user reward models, scored per
   group and used to steer best-of-n (``rlhf_edu.app.experiment_personalization``);
+- ``cost``: person-seconds, FLOPs, time and energy of each stage at the course's operating
+  points, and the true utility each pipeline buys per unit (``rlhf_edu.app.experiment_cost``);
+- ``sft``: RLHF PPO from a supervised fine-tuned model against PPO from the base model
+  (``rlhf_edu.app.experiment_sft``);
 - ``irl``: MaxEnt IRL from demonstrations against T-REX from comparisons on the colour
   gridworld (``rlhf_edu.app.experiment_irl``);
 - ``critic-free``: PPO, GRPO and RLOO from the same tiny GPT-2, reward model, prompts and
@@ -40,6 +44,15 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
     "irl": (
         "rlhf_edu.app.experiment_irl",
         "MaxEnt IRL (demonstrations) vs T-REX (comparisons) on the colour gridworld",
+    ),
+    "cost": (
+        "rlhf_edu.app.experiment_cost",
+        "labels, FLOPs, time and energy of reward model, PPO, DPO and best-of-n, and the true "
+        "utility each buys per person-hour and per joule",
+    ),
+    "sft": (
+        "rlhf_edu.app.experiment_sft",
+        "RLHF PPO from a model fine-tuned on labeler-picked demonstrations vs from the base model",
     ),
     "critic-free": (
         "rlhf_edu.app.experiment_critic_free",

@@ -12,6 +12,9 @@
 - ``critic_free.json``: PPO, GRPO and RLOO from the same tiny GPT-2, reward model, prompts and
   number of episodes (notebook 11), 3 seeds: ``rlhf-edu experiment critic-free --seeds 3``'s
   results.json, one line per key; read it with ``load_critic_free()``.
+- ``sft_vs_base.json``: RLHF PPO from a supervised fine-tuned model against PPO from the base
+  model (3 seeds), written by ``python -m rlhf_edu.app.experiment_sft``; read it with
+  ``load_sft_vs_base()``.
 - ``pretrained/``: CartPole-v1 agents for notebooks 05 and 07 (``pretrained/README.md`` says how
   they were made); ``rlhf_edu.neural.load_agent(pretrained_path("ppo-cartpole.pt"))``.
 
@@ -30,6 +33,7 @@ PPO_CURVES_PATH = DATA_DIR / "ppo_curves.json"
 CRITIC_FREE_PATH = DATA_DIR / "critic_free.json"
 PERSONALIZATION_STUDY_PATH = DATA_DIR / "personalization_study.json"
 PRETRAINED_DIR = DATA_DIR / "pretrained"
+SFT_VS_BASE_PATH = DATA_DIR / "sft_vs_base.json"
 
 #: Per-update fields that measure the machine, not the run; never stored.
 WALL_CLOCK_KEYS = frozenset({"seconds"})
@@ -40,13 +44,16 @@ __all__ = [
     "PERSONALIZATION_STUDY_PATH",
     "PPO_CURVES_PATH",
     "PRETRAINED_DIR",
+    "SFT_VS_BASE_PATH",
     "load_critic_free",
     "load_personalization_study",
     "load_ppo_curves",
+    "load_sft_vs_base",
     "pretrained_path",
     "write_critic_free",
     "write_personalization_study",
     "write_ppo_curves",
+    "write_sft_vs_base",
 ]
 
 
@@ -203,5 +210,29 @@ def load_critic_free(path: str | Path | None = None) -> dict[str, Any]:
         raise FileNotFoundError(
             f"no critic-free results at {path}; run 'rlhf-edu experiment critic-free --seeds 3' "
             "and write them with write_critic_free"
+        )
+    return json.loads(path.read_text())
+
+
+def write_sft_vs_base(results: dict[str, Any], path: str | Path = SFT_VS_BASE_PATH) -> Path:
+    """Write the SFT study (``experiment_sft.run_sft_study``, floats already at 6 significant
+    digits) compactly: one line per top-level key."""
+    path = Path(path)
+    items = [f"{json.dumps(key)}: {json.dumps(value)}" for key, value in results.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{\n" + ",\n".join(items) + "\n}\n")
+    return path
+
+
+def load_sft_vs_base(path: str | Path | None = None) -> dict[str, Any]:
+    """The stored SFT study (3 seeds): ``rlhf-edu experiment sft``'s results.json, with
+    ``seeds``, ``config``, ``policies`` (base, sft, ppo_from_base, ppo_from_sft), one entry per
+    measure (``true_utility``, ``reward``, ``kl_to_own_reference``, ``kl_to_base``,
+    ``distinct_1``, ``distinct_2``, ``mean_words``: ``{policy: {"per_seed", "mean", "std"}}``),
+    ``curves`` (per PPO run: per-seed lists per update) and ``samples``."""
+    path = Path(path) if path is not None else SFT_VS_BASE_PATH
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no SFT study at {path}; run 'python -m rlhf_edu.app.experiment_sft' to create it"
         )
     return json.loads(path.read_text())

@@ -12,6 +12,13 @@ token, so the model also learns where to stop.
 
 ``sft_loss`` is that loss on a batch of logits; ``train_sft`` runs minibatch AdamW over
 (prompt, response) demonstrations and returns the model with its loss history.
+
+Where do demonstrations come from? People write or pick good responses. The course's synthetic
+labeler cannot write, but it can pick: ``labeler_demonstrations`` samples ``n`` drafts per prompt
+from a model and keeps the one with the highest true utility ``u(x, y)`` (best-of-n under the
+labeler's own utility, without the Bradley-Terry noise of its comparisons):
+
+    y*(x) = argmax_{y_1..y_n ~ pi(.|x)} u(x, y_i)
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from rlhf_edu.rlhf.lm import encode_prompt_response
 from rlhf_edu.utils import History, check_seed, progress
 from rlhf_edu.utils.validation import check_float, check_int
 
-__all__ = ["SFTConfig", "sft_loss", "train_sft"]
+__all__ = ["SFTConfig", "labeler_demonstrations", "sft_loss", "train_sft"]
 
 
 def sft_loss(
@@ -137,3 +144,31 @@ def train_sft(
             step += 1
     model.eval()
     return history
+
+
+def labeler_demonstrations(
+    model: torch.nn.Module,
+    tokenizer,
+    prompts: Sequence[str],
+    utility,
+    n: int = 8,
+    max_new_tokens: int = 32,
+    seed: int = 0,
+) -> tuple[list[str], list[float]]:
+    """Demonstrations picked by a labeler: for each prompt the best of ``n`` samples of ``model``
+    under ``utility(prompt, response) -> float`` (the labeler's true utility).
+
+    Returns ``(responses, utilities)``, one of each per prompt. ``n = 1`` returns plain samples.
+    """
+    from rlhf_edu.rlhf.best_of_n import best_of_n
+
+    if not callable(utility):
+        raise TypeError(f"utility must be a function (prompt, response) -> float, got {utility!r}")
+
+    def true_utility(batch_prompts: list[str], responses: list[str]) -> torch.Tensor:
+        return torch.tensor([float(utility(p, r)) for p, r in zip(batch_prompts, responses)])
+
+    chosen = best_of_n(
+        model, tokenizer, prompts, true_utility, n=n, max_new_tokens=max_new_tokens, seed=seed
+    )
+    return chosen.responses, chosen.scores

@@ -67,3 +67,26 @@ def test_bad_demonstrations_and_configs_are_errors_that_name_the_problem():
         SFTConfig(batch_size=0)
     with pytest.raises(ValueError, match="learning_rate"):
         SFTConfig(learning_rate=0.0)
+
+
+def test_labeler_demonstrations_keep_each_prompts_highest_utility_sample():
+    from helpers.tiny_gpt2 import PROMPTS
+
+    from rlhf_edu.rlhf.best_of_n import best_of_n
+    from rlhf_edu.rlhf.sft import labeler_demonstrations
+
+    def utility(prompt: str, response: str) -> float:
+        return response.count("e") - 0.1 * len(response)
+
+    model, tokenizer = tiny_policy(), tiny_tokenizer()
+    responses, utilities = labeler_demonstrations(
+        model, tokenizer, PROMPTS, utility, n=4, max_new_tokens=6, seed=3
+    )
+    drafts = best_of_n(
+        model, tokenizer, PROMPTS, lambda p, r: torch.zeros(len(r)), n=4, max_new_tokens=6, seed=3
+    ).candidates  # the same seeded samples, unranked
+    for prompt, response, value, candidates in zip(PROMPTS, responses, utilities, drafts):
+        assert value == pytest.approx(max(utility(prompt, c) for c in candidates))
+        assert response in candidates and utility(prompt, response) == pytest.approx(value)
+    with pytest.raises(TypeError, match="utility"):
+        labeler_demonstrations(model, tokenizer, PROMPTS, "mix", n=2)
