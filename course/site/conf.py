@@ -53,6 +53,8 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 
 html_theme = "furo"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+# Without an icon of its own, every browser asks for /favicon.ico and logs a 404.
+html_favicon = "_static/favicon.svg"
 html_show_sourcelink = False
 html_copy_source = False

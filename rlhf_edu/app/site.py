@@ -14,13 +14,14 @@ Nothing is executed: the pages show the stored outputs that ``tests/test_noteboo
 current. Warnings are errors (``-W --keep-going``), so a broken cross-reference, a docstring
 Sphinx cannot parse or a missing image fails the build. The site works offline: MathJax is
 copied into it, search is Sphinx's client-side index, and no page loads a script, stylesheet
-or font from another host (``tests/site/test_site.py`` checks every built page).
+or font from another host (``tests/website/test_site_build.py`` checks every built page).
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -140,14 +141,14 @@ def build_site(out: Path, root: Path = Path("."), jobs: int = 1, quiet: bool = T
     """
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
+    out = Path(out).resolve()
+    _prepare_out(out)
     try:
         from sphinx.cmd.build import build_main
     except ModuleNotFoundError as err:
         raise ModuleNotFoundError(
             "the site needs Sphinx and MyST-NB: pip install -c constraints/cpu.txt -e '.[site]'"
         ) from err
-    out = Path(out).resolve()
-    _prepare_out(out)
     with tempfile.TemporaryDirectory(prefix="rlhf-edu-site-") as tmp:
         stage = Path(tmp) / "source"
         stage_sources(Path(root), stage)
@@ -175,8 +176,8 @@ def run_site_build(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         index = build_site(args.out, root=args.root, jobs=args.jobs)
-    except RuntimeError as err:
-        print(f"rlhf-edu site build: error: {err}")
+    except (RuntimeError, ModuleNotFoundError) as err:
+        print(f"rlhf-edu site build: error: {err}", file=sys.stderr)
         return 1
     print(f"site built in {time.perf_counter() - start:.0f} s: {index}")
     return 0

@@ -29,7 +29,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The course website, built from this checkout (``DIR`` with ``DIR/index.html``)."""
+    """The course website, built from this checkout (``DIR`` with ``DIR/index.html``).
+
+    ``$RLHF_EDU_SITE_DIR`` names a site built before (``rlhf-edu site build --out DIR``) to test
+    instead, while working on the tests; CI leaves it unset, so it checks a fresh build.
+    """
+    if prebuilt := os.environ.get("RLHF_EDU_SITE_DIR"):
+        assert (Path(prebuilt) / "index.html").is_file(), f"RLHF_EDU_SITE_DIR={prebuilt}: no index"
+        return Path(prebuilt)
     shared = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         shared = shared.parent  # the run's folder, shared by all workers
