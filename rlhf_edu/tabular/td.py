@@ -564,6 +564,21 @@ def double_q_learning(
     return tabular_result((Q1 + Q2) / 2, returns, lengths)
 
 
+def double_q_control(
+    env: gym.Env, n_episodes: int, alpha: float, gamma: float, epsilon: float, seed: int
+) -> TabularResult:
+    """Double Q-learning's training loop (Sutton & Barto, Section 6.7; module 03's exercise 3.9).
+
+    ``Q1 = Q2 = 0``; one ``agent_rng = np.random.default_rng((seed, AGENT_STREAM))``; episode 0
+    resets with ``seed``, later ones with ``None``; each step acts with
+    ``epsilon_greedy(Q1[s] + Q2[s], epsilon, agent_rng)``, then one coin
+    ``agent_rng.random() < 0.5`` picks the table that ``double_q_update`` changes. Returns
+    ``tabular_result((Q1 + Q2) / 2, returns, lengths)``: ``double_q_learning(env, n_episodes,
+    alpha, gamma, epsilon, seed, fast=False)``, number for number.
+    """
+    return double_q_learning(env, n_episodes, alpha, gamma, epsilon, seed, fast=False)
+
+
 # ------------------------------------------------------------------------ prediction
 def td0(
     env: gym.Env | str,
@@ -607,6 +622,7 @@ __all__ = [
     "AGENT_STREAM",
     "TabularResult",
     "check_rng",
+    "double_q_control",
     "double_q_learning",
     "double_q_update",
     "epsilon_for_episode",

@@ -1,4 +1,4 @@
-"""Graded tests of module 03 (TD control): exercises 3.1-3.8.
+"""Graded tests of module 03 (TD control): exercises 3.1-3.9.
 
 The episode and training-loop tests run the student's code and the reference (``rlhf_edu.tabular.td``)
 on the same seeds: the episode contract (``env.reset(seed=seed)``; every action from
@@ -14,6 +14,7 @@ import pytest
 import rlhf_edu.envs  # noqa: F401  (registers rlhf_edu/... ids)
 from rlhf_edu.core.exploration import epsilon_greedy, epsilon_greedy_probabilities
 from rlhf_edu.envs import TabularMDP
+from rlhf_edu.grading.selfcheck import failure, given
 from rlhf_edu.tabular import td as reference
 from rlhf_edu.tabular.fast import FastEnv
 
@@ -341,3 +342,78 @@ def test_double_q_update_matches_reference_for_both_tables(solution, graded_rng)
         )
         np.testing.assert_allclose(Q1, Q1_ref, atol=1e-12)
         np.testing.assert_allclose(Q2, Q2_ref, atol=1e-12)
+
+
+# ------------------------------------------------------------------ 3.9 Double Q training loop
+def _single_table_q_learning_lengths(env, n_episodes, alpha, gamma, epsilon, seed):
+    """A classic mix-up, for the failure message: the loop runs plain Q-learning on one table."""
+    return reference.q_learning(env, n_episodes, alpha, gamma, epsilon, seed, fast=False)
+
+
+@pytest.mark.graded(
+    exercise="3.9",
+    points=3,
+    checks="the Double Q loop equals the library's double_q_learning, number for number",
+    hint="per step: a = epsilon_greedy(Q1[s] + Q2[s], ...), env.step, then the coin "
+    "agent_rng.random() < 0.5, then double_q_update; one agent_rng = default_rng((seed, 1)); "
+    "env seeded at episode 0 only; return tabular_result((Q1 + Q2) / 2, returns, lengths)",
+)
+def test_double_q_control_equals_library_double_q_learning(solution, graded_rng):
+    for env_id, n_episodes, gamma, epsilon in (
+        ("CliffWalking-v1", 40, 1.0, 0.1),
+        ("FrozenLake-v1", 300, 0.95, 0.3),
+    ):
+        seed, alpha = int(graded_rng.integers(10_000)), float(graded_rng.uniform(0.2, 0.8))
+        given(f"{env_id}, {n_episodes} episodes, alpha={alpha:.3f}, gamma={gamma}, "
+              f"epsilon={epsilon}, seed={seed}")  # fmt: skip
+        Q, returns, lengths = _unpack(
+            solution.double_q_control(
+                FastEnv(gym.make(env_id)), n_episodes, alpha, gamma, epsilon, seed
+            )  # fmt: skip
+        )
+        want = reference.double_q_learning(env_id, n_episodes, alpha, gamma, epsilon, seed)
+        assert len(lengths) == n_episodes, f"{len(lengths)} episode lengths, expected {n_episodes}"
+        if not np.array_equal(np.asarray(lengths), want.episode_lengths):
+            plain = _single_table_q_learning_lengths(
+                FastEnv(gym.make(env_id)), n_episodes, alpha, gamma, epsilon, seed
+            )
+            hint = (
+                "these are plain Q-learning's episodes: act on Q1 + Q2 and update one table "
+                "picked by a coin per step"
+                if np.array_equal(np.asarray(lengths), plain.episode_lengths)
+                else "the random draws differ from the contract: one epsilon_greedy on "
+                "Q1[s] + Q2[s], then one agent_rng.random() per step, nothing else; the env "
+                "seeded at episode 0 only"
+            )
+            raise AssertionError(
+                failure(
+                    f"episode lengths {np.asarray(lengths)[:5]}... differ from the reference's "
+                    f"{want.episode_lengths[:5]}...",
+                    hint,
+                )
+            )
+        assert np.array_equal(np.asarray(returns, dtype=float), want.episode_returns), (
+            "the episode returns differ: add every reward R_{t+1} of the episode, undiscounted"
+        )
+        assert np.allclose(np.asarray(Q), want.Q, atol=1e-12), failure(
+            "the returned Q differs", "return the average of the two tables, (Q1 + Q2) / 2"
+        )
+
+
+@pytest.mark.graded(
+    exercise="3.9",
+    points=1,
+    checks="the loop learns the cliff: the last 50 episodes' online return is above -60",
+    hint="terminal steps use r alone (double_q_update with terminated); act on Q1 + Q2",
+)
+def test_double_q_control_learns_the_cliff(solution, graded_rng):
+    seed = int(graded_rng.integers(10_000))
+    given(f"CliffWalking-v1, 300 episodes, alpha=0.5, gamma=1, epsilon=0.1, seed={seed}")
+    _, returns, lengths = _unpack(
+        solution.double_q_control(FastEnv(gym.make("CliffWalking-v1")), 300, 0.5, 1.0, 0.1, seed)
+    )
+    late = float(np.mean(np.asarray(returns)[-50:]))
+    assert late > -60, failure(
+        f"the mean return of episodes 250-300 is {late:.1f}: the agent has not learned a path",
+        "is Q updated in place (double_q_update writes into Q1 or Q2)?",
+    )
