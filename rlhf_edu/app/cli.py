@@ -342,9 +342,6 @@ def build_parser() -> argparse.ArgumentParser:
     site_build.add_argument(
         "--root", type=Path, default=Path("."), help="the course repository (default: .)"
     )
-    site_build.add_argument(
-        "--jobs", type=_positive_int, default=1, help="parallel Sphinx processes (default 1)"
-    )
     site_build.set_defaults(func=_handler("rlhf_edu.app.site:run_site_build"))
     return parser
 

@@ -125,22 +125,19 @@ def _prepare_out(out: Path) -> None:
         shutil.rmtree(out)
 
 
-def build_site(out: Path, root: Path = Path("."), jobs: int = 1, quiet: bool = True) -> Path:
+def build_site(out: Path, root: Path = Path("."), quiet: bool = True) -> Path:
     """Build the course website into ``out``; return the path of its ``index.html``.
 
     Args:
         out: the site folder: new, empty, or a site built before (it is replaced).
         root: the course repository (with ``course/``, ``solutions/``, ``notebooks/``).
-        jobs: Sphinx's parallel processes (``-j``).
         quiet: print only warnings and errors (Sphinx's ``-q``).
 
     Raises:
         RuntimeError: Sphinx reported a warning or an error (each is printed).
         ModuleNotFoundError: Sphinx or MyST-NB is not installed.
-        ValueError: ``out`` or ``jobs`` is unusable.
+        ValueError: ``out`` is unusable.
     """
-    if jobs < 1:
-        raise ValueError(f"jobs must be >= 1, got {jobs}")
     out = Path(out).resolve()
     _prepare_out(out)
     try:
@@ -152,16 +149,8 @@ def build_site(out: Path, root: Path = Path("."), jobs: int = 1, quiet: bool = T
     with tempfile.TemporaryDirectory(prefix="rlhf-edu-site-") as tmp:
         stage = Path(tmp) / "source"
         stage_sources(Path(root), stage)
-        argv = [
-            "-b",
-            "html",
-            "-W",
-            "--keep-going",
-            "-j",
-            str(jobs),
-            "-d",
-            str(Path(tmp) / "doctrees"),
-        ]
+        # One process: sphinx-mathjax-offline does not declare itself safe for parallel reading.
+        argv = ["-b", "html", "-W", "--keep-going", "-d", str(Path(tmp) / "doctrees")]
         status = build_main([*argv, *(["-q"] if quiet else []), str(stage), str(out)])
     if status != 0:
         raise RuntimeError(f"the site build failed (Sphinx exit status {status}; see above)")
@@ -175,7 +164,7 @@ def run_site_build(args: argparse.Namespace) -> int:
     """``rlhf-edu site build``: build the site and print where it is."""
     start = time.perf_counter()
     try:
-        index = build_site(args.out, root=args.root, jobs=args.jobs)
+        index = build_site(args.out, root=args.root)
     except (RuntimeError, ModuleNotFoundError) as err:
         print(f"rlhf-edu site build: error: {err}", file=sys.stderr)
         return 1
