@@ -38,7 +38,8 @@ def test_sft_experiment_writes_every_policy_and_measure(tmp_path, small):
     assert kl_base["base"]["mean"] == 0.0
     # PPO from the base model: its own reference is the base model
     assert kl_own["ppo_from_base"]["mean"] == kl_base["ppo_from_base"]["mean"]
-    assert kl_own["sft"]["mean"] == 0.0 < kl_base["sft"]["mean"]
+    # the SFT model is its own reference, but not the base model (a sampled KL: any sign)
+    assert kl_own["sft"]["mean"] == 0.0 != kl_base["sft"]["mean"]
     assert len(results["curves"]["ppo_from_sft"]["true_utility"][0]) == 1
     assert len(results["samples"]["ppo_from_sft"]) == study.N_SAMPLES_SHOWN
     assert (tmp_path / "sft_vs_base.png").stat().st_size > 0
