@@ -191,12 +191,15 @@ def plot_personalization_study(results: dict[str, Any], out: Path) -> list[Path]
 
     groups = list(results["groups"])
     x = np.arange(len(groups))
+    colours = dict(zip((*STEERING, "ceiling"), plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     width = 0.2
     for i, name in enumerate((*MODELS, "ceiling")):
-        axes[0].bar(x + (i - 1.5) * width, [results[name][g] for g in groups], width, label=name)
+        values = [results[name][g] for g in groups]
+        axes[0].bar(x + (i - 1.5) * width, values, width, label=name, color=colours[name])
+    axes[0].axhline(0.5, color="grey", linewidth=0.5, linestyle="--")  # a coin
     axes[0].set_xticks(x, [f"{g} ({results['groups'][g]:.0%})" for g in groups])
-    axes[0].set_ylim(0.4, 1.0)
+    axes[0].set_ylim(0.2, 1.0)
     axes[0].set_ylabel("held-out pairwise accuracy")
     axes[0].set_title("each group's own labels")
     axes[0].legend(fontsize=8)
@@ -208,6 +211,7 @@ def plot_personalization_study(results: dict[str, Any], out: Path) -> list[Path]
             [steering[name][g] for g in groups],
             0.15,
             label=name,
+            color=colours.get(name),
         )
     axes[1].set_xticks(x, groups)
     axes[1].axhline(0.0, color="black", linewidth=0.5)
