@@ -47,11 +47,12 @@ from rlhf_edu.rlhf.feedback.cost import label_seconds, labels_for_budget
 from rlhf_edu.rlhf.feedback.reward_models import (
     FORMS,
     FeedbackData,
+    HeldOutPairs,
     collect_feedback,
     features_of,
     fit_feedback_reward_model,
 )
-from rlhf_edu.rlhf.preferences import sample_response_pairs, sigmoid, words
+from rlhf_edu.rlhf.preferences import sample_response_pairs, words
 from rlhf_edu.utils.progress import progress
 
 BUDGET_SECONDS = (600, 1800, 3600, 7200)  # 10 minutes to 2 hours of one person's time
@@ -61,27 +62,8 @@ N_HELD_OUT = 500
 N_POOL_PAIRS = 300
 ACTIVE_POOL, ACTIVE_START, ACTIVE_STEP, ACTIVE_BUDGET, ENSEMBLE = 1500, 20, 20, 200, 5
 CLASSIFIER_ANSWERS = (100, 200, 400, 800, 1600)
+RULES = ("majority", "soft", "dawid_skene")
 CLASSIFIER_FLIP, CLASSIFIER_LABEL_SHARE, CLASSIFIER_TEST = 0.1, 0.1, 1000
-
-
-class HeldOut:
-    """Held-out pairs with noisy labels from a fresh annotator, and their Bayes ceiling."""
-
-    def __init__(self, annotator: Annotator, seed: int) -> None:
-        triples = sample_response_pairs(N_HELD_OUT, seed=10_000 + seed)
-        rng = np.random.default_rng(20_000 + seed)
-        self.phi_a = torch.cat([features_of(p, [a]) for p, a, _ in triples])
-        self.phi_b = torch.cat([features_of(p, [b]) for p, _, b in triples])
-        self.labels = np.array([annotator.compare(p, a, b, rng) for p, a, b in triples])
-        gaps = np.array([annotator.u(p, a) - annotator.u(p, b) for p, a, b in triples])
-        self.true_order = gaps > 0
-        self.bayes = float(np.mean(sigmoid(np.abs(gaps) / annotator.temperature)))
-
-    def accuracy(self, model: torch.nn.Module) -> float:
-        """Agreement of ``r(a) > r(b)`` with the noisy held-out labels."""
-        with torch.no_grad():
-            prefer_a = (model(self.phi_a) > model(self.phi_b)).numpy()
-        return float(np.mean(prefer_a == self.labels))
 
 
 def mean_words_per_response(n: int = 2000) -> float:
@@ -95,8 +77,15 @@ def _prefix(data: FeedbackData, n: int) -> FeedbackData:
     return FeedbackData(data.form, data.phi[:n], labels)
 
 
-def forms_at_equal_cost(seed: int, held_out: HeldOut, words_per_response: float) -> dict:
-    """Accuracy of each form's model at each budget (nested subsets of one collection)."""
+def held_out_pairs(seed: int) -> HeldOutPairs:
+    """The test pairs of one seed, labelled by a fresh default annotator."""
+    return HeldOutPairs(Annotator(), N_HELD_OUT, seed)
+
+
+def forms_at_equal_cost(seed: int, held_out: HeldOutPairs, words_per_response: float) -> dict:
+    """Accuracy (and correlation with the true utility) of each form's model at each budget,
+    trained on nested subsets of one collection: the first ``n`` answers of seed
+    ``100 * seed + 1``."""
     annotator = Annotator()
     by_form = {}
     for form in FORMS:
@@ -104,19 +93,22 @@ def forms_at_equal_cost(seed: int, held_out: HeldOut, words_per_response: float)
             labels_for_budget(form, s, words_per_response, RANKING_K) for s in BUDGET_SECONDS
         ]
         data = collect_feedback(form, annotator, max(n_labels), seed=100 * seed + 1, k=RANKING_K)
+        if form == "edits":  # n answers, not n pairs: an unchanged response costs but gives none
+            subsets = [collect_feedback(form, annotator, n, 100 * seed + 1) for n in n_labels]
+        else:  # the same seed gives the same first n answers
+            subsets = [_prefix(data, n) for n in n_labels]
+        models = [fit_feedback_reward_model(subset, seed=seed) for subset in subsets]
         by_form[form] = {
             "labels": n_labels,
-            "accuracy": [
-                held_out.accuracy(fit_feedback_reward_model(_prefix(data, n), seed=seed))
-                for n in n_labels
-            ],
+            "accuracy": [held_out.accuracy(model) for model in models],
+            "correlation": [held_out.correlation(model) for model in models],
         }
     return by_form
 
 
 def pool_labels(seed: int) -> tuple[list[tuple[str, str, str]], np.ndarray, list[Annotator]]:
-    """Every annotator of a disagreeing pool labels the same pairs: labels (pairs, annotators),
-    1 where the first response was preferred."""
+    """Every annotator of a disagreeing pool (2 reliable, 3 unreliable) labels the same pairs:
+    labels (pairs, annotators), 1 where the first response was preferred."""
     pool = annotator_pool(n_reliable=2, n_unreliable=3, seed=seed)
     triples = sample_response_pairs(N_POOL_PAIRS, seed=30_000 + seed)
     rng = np.random.default_rng(40_000 + seed)
@@ -124,9 +116,15 @@ def pool_labels(seed: int) -> tuple[list[tuple[str, str, str]], np.ndarray, list
     return triples, labels, pool
 
 
-def aggregation(seed: int, held_out: HeldOut) -> dict[str, Any]:
-    """One reward model per aggregation rule, and the pool's agreement statistics."""
+def aggregation(seed: int, held_out: HeldOutPairs) -> dict[str, Any]:
+    """One reward model per aggregation rule, and the pool's agreement statistics.
+
+    Each rule is scored three ways: the merged labels' agreement with the true order of the
+    pool's pairs (``label_accuracy``), and its reward model's held-out accuracy against a fresh
+    annotator's labels (``accuracy``, ceiling ``bayes``) and against the true order
+    (``true_accuracy``)."""
     triples, labels, pool = pool_labels(seed)
+    truth = np.array([pool[0].u(p, a) > pool[0].u(p, b) for p, a, b in triples])
     phi = torch.stack([features_of(p, [a, b]) for p, a, b in triples])
     posterior, confusion = dawid_skene(labels, n_classes=2)
     targets = {
@@ -134,17 +132,19 @@ def aggregation(seed: int, held_out: HeldOut) -> dict[str, Any]:
         "soft": soft_labels(labels, 2)[:, 1],
         "dawid_skene": posterior[:, 1],
     }
-    accuracy = {
-        rule: held_out.accuracy(
-            fit_feedback_reward_model(
-                FeedbackData("pairs", phi, torch.as_tensor(q, dtype=torch.float32)), seed=seed
-            )
+    models = {
+        rule: fit_feedback_reward_model(
+            FeedbackData("pairs", phi, torch.as_tensor(q, dtype=torch.float32)), seed=seed
         )
         for rule, q in targets.items()
     }
     pairs_of_annotators = list(itertools.combinations(range(len(pool)), 2))
     return {
-        "accuracy": accuracy,
+        "accuracy": {rule: held_out.accuracy(m) for rule, m in models.items()},
+        "true_accuracy": {rule: held_out.true_accuracy(m) for rule, m in models.items()},
+        "label_accuracy": {  # the merged label (q > 1/2) against the true order
+            rule: float(np.mean((q > 0.5) == truth)) for rule, q in targets.items()
+        },
         "pairwise_agreement": float(
             np.mean([np.mean(labels[:, i] == labels[:, j]) for i, j in pairs_of_annotators])
         ),
@@ -158,8 +158,10 @@ def aggregation(seed: int, held_out: HeldOut) -> dict[str, Any]:
     }
 
 
-def active_vs_random(seed: int, held_out: HeldOut) -> dict[str, list[float]]:
-    """Accuracy after each round of labelling, choosing pairs at random or by disagreement."""
+def active_vs_random(seed: int, held_out: HeldOutPairs) -> dict[str, Any]:
+    """Accuracy after each round of labelling, choosing pairs at random or by disagreement:
+    against the held-out annotator's labels (``random``, ``active``) and against the true order
+    (``true_accuracy``)."""
     annotator = Annotator()
     triples = sample_response_pairs(ACTIVE_POOL, seed=50_000 + seed)
     phi = torch.stack([features_of(p, [a, b]) for p, a, b in triples])  # (pool, 2, F)
@@ -173,13 +175,15 @@ def active_vs_random(seed: int, held_out: HeldOut) -> dict[str, list[float]]:
         rows = torch.where(swap[:, None, None], rows.flip(1), rows)
         return fit_feedback_reward_model(FeedbackData("pairs", rows), seed=model_seed, epochs=200)
 
-    curves: dict[str, list[float]] = {}
+    curves: dict[str, Any] = {"true_accuracy": {}}
     for strategy in ("random", "active"):
         rng = np.random.default_rng(70_000 + seed)
         chosen = rng.choice(ACTIVE_POOL, ACTIVE_START, replace=False)
-        curve = []
+        curve, true_curve = [], []
         for n in budgets:
-            curve.append(held_out.accuracy(fit(chosen, seed)))
+            model = fit(chosen, seed)
+            curve.append(held_out.accuracy(model))
+            true_curve.append(held_out.true_accuracy(model))
             if n == budgets[-1]:
                 break
             remaining = np.setdiff1d(np.arange(ACTIVE_POOL), chosen)
@@ -196,6 +200,7 @@ def active_vs_random(seed: int, held_out: HeldOut) -> dict[str, list[float]]:
                 new = remaining[np.argsort(-disagreement, kind="stable")[:ACTIVE_STEP]]
             chosen = np.concatenate([chosen, new])
         curves[strategy] = curve
+        curves["true_accuracy"][strategy] = true_curve
     curves["labels"] = budgets
     return curves
 
@@ -230,7 +235,7 @@ def run_feedback_study(seeds: list[int]) -> dict[str, Any]:
     words_per_response = mean_words_per_response()
     per_seed: list[dict[str, Any]] = []
     for seed in progress(seeds, desc="feedback: seeds"):
-        held_out = HeldOut(Annotator(), seed)
+        held_out = held_out_pairs(seed)
         per_seed.append(
             {
                 "bayes": held_out.bayes,
@@ -252,6 +257,8 @@ def run_feedback_study(seeds: list[int]) -> dict[str, Any]:
             "labels": per_seed[0]["forms"][form]["labels"],
             "per_seed": [s["forms"][form]["accuracy"] for s in per_seed],
             "mean": mean([s["forms"][form]["accuracy"] for s in per_seed]),
+            "correlation_per_seed": [s["forms"][form]["correlation"] for s in per_seed],
+            "correlation": mean([s["forms"][form]["correlation"] for s in per_seed]),
         }
         for form in FORMS
     }
@@ -265,11 +272,23 @@ def run_feedback_study(seeds: list[int]) -> dict[str, Any]:
             form: round(float(forms[form]["mean"][reference]), 6) for form in FORMS
         },
         "bayes_optimal_accuracy": round(float(np.mean([s["bayes"] for s in per_seed])), 6),
+        "bayes_per_seed": [s["bayes"] for s in per_seed],
         "forms": forms,
         "aggregation": {
             rule: round(float(np.mean([a["accuracy"][rule] for a in aggregated])), 6)
-            for rule in ("majority", "soft", "dawid_skene")
+            for rule in RULES
         },
+        "aggregation_details": {
+            score: {
+                rule: round(float(np.mean([a[score][rule] for a in aggregated])), 6)
+                for rule in RULES
+            }
+            for score in ("label_accuracy", "true_accuracy")
+        },
+        "aggregation_per_seed": [
+            {score: a[score] for score in ("accuracy", "true_accuracy", "label_accuracy")}
+            for a in aggregated
+        ],
         "agreement": {
             stat: round(float(np.mean([a[stat] for a in aggregated])), 6)
             for stat in ("pairwise_agreement", "cohen_kappa", "krippendorff_alpha")
@@ -279,7 +298,13 @@ def run_feedback_study(seeds: list[int]) -> dict[str, Any]:
             "labels": per_seed[0]["active"]["labels"],
             "active": mean([s["active"]["active"] for s in per_seed]),
             "random": mean([s["active"]["random"] for s in per_seed]),
-            "per_seed": [{k: s["active"][k] for k in ("active", "random")} for s in per_seed],
+            "true_accuracy": {
+                k: mean([s["active"]["true_accuracy"][k] for s in per_seed])
+                for k in ("active", "random")
+            },
+            "per_seed": [
+                {k: s["active"][k] for k in ("active", "random", "true_accuracy")} for s in per_seed
+            ],
         },
         "classifier": {
             "answers": list(CLASSIFIER_ANSWERS),
@@ -356,3 +381,23 @@ def plot_feedback_study(results: dict[str, Any], out: Path) -> list[Path]:
     written.append(save_figure(fig, out / "classifier.png"))
     plt.close(fig)
     return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rlhf_edu.app.experiment_feedback``: the packaged 3-seed study of notebook 12
+    (``rlhf_edu/data/feedback_study.json``)."""
+    import argparse
+
+    from rlhf_edu.data import FEEDBACK_STUDY_PATH, write_feedback_study
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1 (default 3)")
+    parser.add_argument("--out", default=str(FEEDBACK_STUDY_PATH), help="the JSON file to write")
+    args = parser.parse_args(argv)
+    path = write_feedback_study(run_feedback_study(list(range(args.seeds))), args.out)
+    print(f"feedback study: {args.seeds} seed(s) in {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

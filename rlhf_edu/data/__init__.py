@@ -15,6 +15,10 @@
 - ``sft_vs_base.json``: RLHF PPO from a supervised fine-tuned model against PPO from the base
   model (3 seeds), written by ``python -m rlhf_edu.app.experiment_sft``; read it with
   ``load_sft_vs_base()``.
+- ``feedback_study.json``: ``rlhf-edu experiment feedback --seeds 3`` (notebook 12: every feedback
+  form at equal annotator cost, merging disagreeing annotators, active selection, feedback on a
+  classifier), stored with ``write_feedback_study`` (one line per key, floats to 6 significant
+  digits); read it with ``load_feedback_study()``.
 - ``pretrained/``: CartPole-v1 agents for notebooks 05 and 07 (``pretrained/README.md`` says how
   they were made); ``rlhf_edu.neural.load_agent(pretrained_path("ppo-cartpole.pt"))``.
 
@@ -30,6 +34,7 @@ from typing import Any
 
 DATA_DIR = Path(__file__).resolve().parent
 PPO_CURVES_PATH = DATA_DIR / "ppo_curves.json"
+FEEDBACK_STUDY_PATH = DATA_DIR / "feedback_study.json"
 CRITIC_FREE_PATH = DATA_DIR / "critic_free.json"
 PERSONALIZATION_STUDY_PATH = DATA_DIR / "personalization_study.json"
 PRETRAINED_DIR = DATA_DIR / "pretrained"
@@ -41,16 +46,19 @@ WALL_CLOCK_KEYS = frozenset({"seconds"})
 __all__ = [
     "CRITIC_FREE_PATH",
     "DATA_DIR",
+    "FEEDBACK_STUDY_PATH",
     "PERSONALIZATION_STUDY_PATH",
     "PPO_CURVES_PATH",
     "PRETRAINED_DIR",
     "SFT_VS_BASE_PATH",
     "load_critic_free",
+    "load_feedback_study",
     "load_personalization_study",
     "load_ppo_curves",
     "load_sft_vs_base",
     "pretrained_path",
     "write_critic_free",
+    "write_feedback_study",
     "write_personalization_study",
     "write_ppo_curves",
     "write_sft_vs_base",
@@ -145,6 +153,30 @@ def _rounded(value: Any) -> Any:
     if isinstance(value, list):
         return [_rounded(v) for v in value]
     return _significant(value)
+
+
+def write_feedback_study(results: dict[str, Any], path: str | Path = FEEDBACK_STUDY_PATH) -> Path:
+    """Write the feedback study's results (``run_feedback_study``) compactly: one line per
+    top-level key, floats rounded to 6 significant digits."""
+    path = Path(path)
+    items = [f"{json.dumps(k)}: {json.dumps(_rounded(v))}" for k, v in results.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{\n" + ",\n".join(items) + "\n}\n")
+    return path
+
+
+def load_feedback_study(path: str | Path | None = None) -> dict[str, Any]:
+    """The stored feedback study of notebook 12 (3 seeds): the keys of
+    ``rlhf-edu experiment feedback``'s results.json (``accuracy_at_equal_cost``,
+    ``bayes_optimal_accuracy``, ``forms``, ``aggregation``, ``active_vs_random``,
+    ``classifier``, ...)."""
+    path = Path(path) if path is not None else FEEDBACK_STUDY_PATH
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no feedback study at {path}; run 'python -m rlhf_edu.app.experiment_feedback' "
+            "to create it"
+        )
+    return json.loads(path.read_text())
 
 
 def write_personalization_study(

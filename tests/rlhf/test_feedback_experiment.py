@@ -41,8 +41,11 @@ def test_feedback_experiment_writes_every_promised_key_and_its_plots(tmp_path, s
             label_seconds(form, results["words_per_response"], study.RANKING_K), abs=1e-3
         )
         assert all(0.0 <= a <= 1.0 for a in curve["mean"])
+        assert all(-1.0 <= c <= 1.0 for c in curve["correlation"])
     assert set(results["aggregation"]) == {"majority", "soft", "dawid_skene"}
-    assert set(results["active_vs_random"]) >= {"active", "random", "labels"}
+    assert set(results["active_vs_random"]) >= {"active", "random", "labels", "true_accuracy"}
+    for score in ("label_accuracy", "true_accuracy"):
+        assert set(results["aggregation_details"][score]) == {"majority", "soft", "dawid_skene"}
     assert results["active_vs_random"]["labels"] == [20, 40, 60]
     # Dawid-Skene finds out who is reliable: both reliable annotators above every unreliable one
     (estimated,) = results["dawid_skene_annotator_accuracy"]

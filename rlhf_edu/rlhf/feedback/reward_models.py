@@ -25,14 +25,18 @@ say it through a threshold, and a comment says only what is *most* wrong with on
 which pins down the differences between its aspects' shortfalls but not their total: from
 comments alone a reward is identified only up to a per-response shift. Each model is scored the
 same way, by its pairwise accuracy on held-out pairs ordered by the true utility
-(:func:`pairwise_accuracy`; 1.0 is a perfect model, 0.5 a coin).
+(:func:`pairwise_accuracy`; 1.0 is a perfect model, 0.5 a coin), or on held-out pairs labelled
+by a fresh annotator, against that annotator's Bayes ceiling (:class:`HeldOutPairs`).
+
+Every loss is a part that can be replaced (:class:`FeedbackLosses`): a notebook passes its own
+``ordinal_logit_loss`` or ``plackett_luce_loss`` to :func:`fit_feedback_reward_model`.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -41,15 +45,27 @@ from torch import nn
 
 from rlhf_edu.rlhf.feedback.annotators import ASPECTS, Annotator
 from rlhf_edu.rlhf.feedback.rankings import plackett_luce_loss
-from rlhf_edu.rlhf.preferences import TARGET_WORDS, repetitions, words
+from rlhf_edu.rlhf.preferences import (
+    TARGET_WORDS,
+    PreferencePair,
+    repetitions,
+    sample_response_pairs,
+    sigmoid,
+    words,
+)
 from rlhf_edu.utils.validation import check_float, check_int
 
 __all__ = [
     "FORMS",
     "FeedbackData",
+    "FeedbackLosses",
     "FeedbackRewardModel",
+    "HeldOutPairs",
+    "collect_edits",
     "collect_feedback",
     "comment_loss",
+    "edits_to_pairs",
+    "feedback_from_pairs",
     "fit_feedback_reward_model",
     "ordinal_logit_loss",
     "pairwise_accuracy",
@@ -193,6 +209,46 @@ def comment_loss(shortfalls: torch.Tensor, aspects: torch.Tensor) -> torch.Tenso
     return F.cross_entropy(shortfalls, aspects.long())
 
 
+def edits_to_pairs(
+    prompts: Sequence[str], originals: Sequence[str], edited: Sequence[str]
+) -> list[PreferencePair]:
+    """Edits as preference pairs: the edited response is chosen over the one it was edited from.
+
+    An edit that left the response as it was (equal after stripping surrounding whitespace) says
+    nothing about which is better and gives no pair. Pairs come in input order.
+    """
+    if not len(prompts) == len(originals) == len(edited):
+        raise ValueError(
+            f"prompts, originals and edited must have the same length, got {len(prompts)}, "
+            f"{len(originals)} and {len(edited)}"
+        )
+    return [
+        PreferencePair(prompt, new, old)
+        for prompt, old, new in zip(prompts, originals, edited)
+        if new.strip() != old.strip()
+    ]
+
+
+def collect_edits(
+    annotator: Annotator, n_answers: int, seed: int
+) -> tuple[list[str], list[str], list[str]]:
+    """``(prompts, originals, edited)``: ``n_answers`` corpus responses and the annotator's edit
+    of each (the response itself where no one-step edit improves it). Seeded; the same draws as
+    ``collect_feedback("edits", ...)``."""
+    from rlhf_edu.rlhf.corpus import sample_prompt, sample_response
+
+    n_answers = check_int("n_answers", n_answers)
+    rng = np.random.default_rng(check_int("seed", seed, low=0))
+    prompts, originals, edited = [], [], []
+    for _ in range(n_answers):
+        prompt = sample_prompt(rng)
+        response = sample_response(prompt, rng)
+        prompts.append(prompt)
+        originals.append(response)
+        edited.append(annotator.edit(prompt, response, rng))
+    return prompts, originals, edited
+
+
 @dataclass(frozen=True)
 class FeedbackData:
     """One form's answers as tensors: ``phi`` (n, k, F) of the responses each answer is about
@@ -204,6 +260,18 @@ class FeedbackData:
     form: str
     phi: torch.Tensor
     labels: torch.Tensor | None = None
+
+
+def feedback_from_pairs(pairs: Sequence[PreferencePair], form: str = "pairs") -> FeedbackData:
+    """Preference pairs (from comparisons, edits or rankings) as training data: ``phi`` of
+    (chosen, rejected), (n, 2, F)."""
+    if form not in ("pairs", "edits"):
+        raise ValueError(f"form must be 'pairs' or 'edits', got {form!r}")
+    if not pairs:
+        raise ValueError("pairs is empty: there is nothing to train on")
+    return FeedbackData(
+        form, torch.stack([features_of(p.prompt, [p.chosen, p.rejected]) for p in pairs])
+    )
 
 
 def collect_feedback(
@@ -236,10 +304,10 @@ def collect_feedback(
         elif form == "rankings":
             order = annotator.rank(prompt, responses, rng)
             rows.append(features_of(prompt, [responses[i] for i in order]))
-        elif form == "edits":
+        elif form == "edits":  # the same draws as collect_edits, turned into pairs
             edited = annotator.edit(prompt, responses[0], rng)
-            if edited != responses[0]:
-                rows.append(features_of(prompt, [edited, responses[0]]))
+            for pair in edits_to_pairs([prompt], responses, [edited]):
+                rows.append(features_of(prompt, [pair.chosen, pair.rejected]))
         else:
             rows.append(features_of(prompt, responses))
             if form == "thumbs":
@@ -256,19 +324,37 @@ def collect_feedback(
     )
 
 
-def _loss(model: FeedbackRewardModel, data: FeedbackData) -> torch.Tensor:
+@dataclass(frozen=True)
+class FeedbackLosses:
+    """The likelihood of each form, each this module's function unless replaced:
+    ``fit_feedback_reward_model(data, losses=FeedbackLosses(plackett_luce_loss=my_loss))``.
+    Every field takes a function with the reference's signature."""
+
+    thumbs_loss: Callable[..., torch.Tensor] = thumbs_loss
+    ordinal_logit_loss: Callable[..., torch.Tensor] = ordinal_logit_loss
+    plackett_luce_loss: Callable[..., torch.Tensor] = plackett_luce_loss
+    comment_loss: Callable[..., torch.Tensor] = comment_loss
+    soft_pair_loss: Callable[..., torch.Tensor] = soft_pair_loss
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if not callable(getattr(self, f.name)):
+                raise TypeError(f"FeedbackLosses.{f.name} must be a function")
+
+
+def _loss(model: FeedbackRewardModel, data: FeedbackData, losses: FeedbackLosses) -> torch.Tensor:
     n, k, n_features = data.phi.shape
     if data.form == "comments":
-        return comment_loss(model.shortfalls(data.phi[:, 0]), data.labels)
+        return losses.comment_loss(model.shortfalls(data.phi[:, 0]), data.labels)
     rewards = model(data.phi.reshape(n * k, n_features)).reshape(n, k)
     if data.form == "pairs" and data.labels is not None:  # soft labels q = P(first is better)
-        return soft_pair_loss(rewards[:, 0] - rewards[:, 1], data.labels)
+        return losses.soft_pair_loss(rewards[:, 0] - rewards[:, 1], data.labels)
     if data.form in ("pairs", "edits", "rankings"):  # best first: the ranking is 0, 1, ..., k-1
         order = torch.arange(k).expand(n, k)
-        return plackett_luce_loss(rewards, order)
+        return losses.plackett_luce_loss(rewards, order)
     if data.form == "thumbs":
-        return thumbs_loss(rewards[:, 0], data.labels, model.thumbs_threshold)
-    return ordinal_logit_loss(rewards[:, 0], data.labels, model.star_cutpoints())
+        return losses.thumbs_loss(rewards[:, 0], data.labels, model.thumbs_threshold)
+    return losses.ordinal_logit_loss(rewards[:, 0], data.labels, model.star_cutpoints())
 
 
 def fit_feedback_reward_model(
@@ -277,9 +363,11 @@ def fit_feedback_reward_model(
     epochs: int = 300,
     learning_rate: float = 0.05,
     weight_decay: float = 1e-3,
+    losses: FeedbackLosses | None = None,
 ) -> FeedbackRewardModel:
     """Fit a reward model to one form's answers: full-batch Adam on the form's likelihood
-    (plus ``weight_decay`` on the weights, which keeps separable data finite). Seeded."""
+    (plus ``weight_decay`` on the weights, which keeps separable data finite). ``losses``
+    replaces the likelihoods (default: this module's). Seeded."""
     if data.form not in FORMS:
         raise ValueError(f"form must be one of {', '.join(FORMS)}, got {data.form!r}")
     if data.phi.ndim != 3 or data.phi.shape[0] < 1:
@@ -291,6 +379,9 @@ def fit_feedback_reward_model(
     epochs = check_int("epochs", epochs)
     learning_rate = check_float("learning_rate", learning_rate, 0.0, low_open=True)
     weight_decay = check_float("weight_decay", weight_decay, 0.0)
+    losses = FeedbackLosses() if losses is None else losses
+    if not isinstance(losses, FeedbackLosses):
+        raise TypeError(f"losses must be a FeedbackLosses, got {type(losses).__name__}")
     torch.manual_seed(check_int("seed", seed, low=0))
     model = FeedbackRewardModel(data.phi.shape[-1])
     model.uses_aspects = data.form == "comments"
@@ -298,7 +389,7 @@ def fit_feedback_reward_model(
     with torch.enable_grad():  # also when called under torch.no_grad()
         for _ in range(epochs):
             optimizer.zero_grad(set_to_none=True)
-            loss = _loss(model, data)
+            loss = _loss(model, data, losses)
             loss.backward()
             optimizer.step()
     model.eval()
@@ -320,3 +411,49 @@ def pairwise_accuracy(
     a_better = np.asarray(a_better, dtype=bool)
     right = np.where(r_a == r_b, 0.5, (r_a > r_b) == a_better)
     return float(np.mean(right))
+
+
+class HeldOutPairs:
+    """``n`` held-out pairs of corpus responses, labelled by a fresh ``annotator``: the test set
+    of every reward model of the module.
+
+    ``accuracy(model)`` is the share of the annotator's (noisy) labels that ``r(a) > r(b)``
+    agrees with; its ceiling ``bayes`` is what the true utility itself scores,
+    ``mean sigmoid(|u_a - u_b| / T)`` (module 09). ``true_accuracy(model)`` scores against the
+    true order instead (ceiling 1), and ``correlation(model)`` is the Pearson correlation of
+    ``r`` with the true utility over the ``2n`` responses. Seeded: pairs from ``10_000 + seed``,
+    labels from ``20_000 + seed``.
+    """
+
+    def __init__(self, annotator: Annotator, n: int, seed: int) -> None:
+        triples = sample_response_pairs(check_int("n", n), seed=10_000 + seed)
+        rng = np.random.default_rng(20_000 + seed)
+        self.phi_a = torch.cat([features_of(p, [a]) for p, a, _ in triples])  # (n, F)
+        self.phi_b = torch.cat([features_of(p, [b]) for p, _, b in triples])  # (n, F)
+        self.labels = np.array([annotator.compare(p, a, b, rng) for p, a, b in triples])
+        self.u_a = np.array([annotator.u(p, a) for p, a, _ in triples])
+        self.u_b = np.array([annotator.u(p, b) for p, _, b in triples])
+        gaps = self.u_a - self.u_b
+        self.true_order = gaps > 0
+        self.bayes = float(np.mean(sigmoid(np.abs(gaps) / annotator.temperature)))
+
+    def _prefers_a(self, model: nn.Module) -> np.ndarray:
+        with torch.no_grad():
+            return (model(self.phi_a) > model(self.phi_b)).numpy()
+
+    def accuracy(self, model: nn.Module) -> float:
+        """Agreement of ``r(a) > r(b)`` with the annotator's noisy held-out labels."""
+        return float(np.mean(self._prefers_a(model) == self.labels))
+
+    def true_accuracy(self, model: nn.Module) -> float:
+        """Agreement of ``r(a) > r(b)`` with the true utility's order."""
+        return float(np.mean(self._prefers_a(model) == self.true_order))
+
+    def correlation(self, model: nn.Module) -> float:
+        """Pearson correlation of ``r`` with the true utility over the held-out responses."""
+        with torch.no_grad():
+            r = torch.cat([model(self.phi_a), model(self.phi_b)]).numpy().astype(np.float64)
+        u = np.concatenate([self.u_a, self.u_b])
+        if np.std(r) == 0.0:
+            return 0.0  # a constant reward says nothing about the utility
+        return float(np.corrcoef(r, u)[0, 1])
