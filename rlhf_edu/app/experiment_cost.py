@@ -11,10 +11,10 @@ The stages, at the operating points the course uses (``OperatingPoints``; notebo
 - **best-of-16** and plain **sampling**, on the 128 held-out prompts.
 
 Compute is measured twice per stage, on the stage's first ``measured`` units (steps, updates or
-prompts): once timed, once under ``FlopCounterMode``; both are scaled to the operating point
-(``operating / measured``), so long stages stay within a few minutes. FLOPs are deterministic;
-wall time (and the CPU energy from it) depends on the machine and its load, so it is kept apart
-under ``"wall_clock"`` and never compared by tests.
+prompts): once timed (the process's CPU seconds), once under ``FlopCounterMode``; both are
+scaled to the operating point (``operating / measured``), so long stages stay within a few
+minutes. FLOPs are deterministic; the CPU time (and the CPU energy from it) depends on the
+machine, so it is kept apart under ``"wall_clock"`` and never compared by tests.
 
 Utility: the labeler's true utility on the held-out prompts minus the base model's. PPO's comes
 from the stored runs (``rlhf_edu.data.load_ppo_curves``, 60 updates, one per seed); DPO and
@@ -110,9 +110,11 @@ POINTS = OperatingPoints()
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.perf_counter()
+    """``fn()`` and the CPU seconds it took (the process's, all threads: another job on the
+    machine does not inflate it as it does the wall time)."""
+    started = time.process_time()
     result = fn()
-    return result, time.perf_counter() - started
+    return result, time.process_time() - started
 
 
 def _stage(
@@ -457,7 +459,8 @@ def run_cost_study(
         "true_utility_gain": gain,
         "kl": kl,
         "wall_clock": {
-            "note": "measured on this machine under its load at the time; varies from run to run",
+            "note": "CPU seconds of this process measured on this machine (not wall time); "
+            "they vary from machine to machine and run to run",
             "stages": wall_stages,
             "pipelines": wall_pipelines,
         },
@@ -484,9 +487,10 @@ def cost_table_markdown(results: dict[str, Any]) -> str:
     a = results["assumptions"]
     lines = [
         f"Person cost at ${a['wage_usd_per_hour']}/h ({a['wage_source']}); CPU energy at "
-        f"{a['cpu_watts']:g} W ({a['cpu_watts_source']}); H100 energy is a lower bound: the "
+        f"{a['cpu_watts']:.3g} W per busy core ({a['cpu_watts_source']}); H100 energy is a lower "
+        "bound: the "
         f"FLOPs at {a['h100_peak_flops'] / 1e12:g} TFLOPS and {a['h100_watts']:g} W "
-        f"({a['h100_source']}). CPU seconds are measured on this machine and vary.",
+        f"({a['h100_source']}). CPU seconds: this process's CPU time on this machine (it varies).",
         "",
         "| stage | operating point | labels | person-hours | person cost | FLOPs | CPU seconds "
         "| CPU energy | H100 energy (lower bound) |",
@@ -546,7 +550,7 @@ def plot_cost_study(results: dict[str, Any], out: Path) -> list[Path]:
         (axes[0], lambda name: results["pipelines"][name]["person_seconds"] / 3600.0,
          "person-hours of labelling"),
         (axes[1], lambda name: results["wall_clock"]["pipelines"][name]["energy_cpu_j"],
-         f"CPU energy, J (at {results['assumptions']['cpu_watts']:g} W, measured time)"),
+         f"CPU energy, J ({results['assumptions']['cpu_watts']:.3g} W per core x CPU time)"),
     )  # fmt: skip
     bon = [name for name in results["pipelines"] if name.startswith("best_of_")]
     for ax, x_of, label in panels:

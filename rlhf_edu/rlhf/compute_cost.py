@@ -16,12 +16,14 @@ are not counted: in a transformer they are a few per cent of the total.
 
 Energy is power times time; both powers below are stated assumptions, not measurements:
 
-    E_cpu  = P_cpu * t_wall                   (the CPU drawing ``cpu_watts`` while the job runs)
+    E_cpu  = P_core * t_cpu                   (t_cpu: the process's CPU time, all its threads)
     E_H100 >= P_H100 * FLOPs / peak_H100      (a lower bound: the FLOPs at the H100's peak rate)
 
-- ``CPU_WATTS = 65``: the default TDP of a desktop CPU, the AMD Ryzen 5 5600X (AMD's product
-  specifications). A laptop draws less (15-28 W), a server socket more (200-400 W) but shares
-  it among more jobs. Pass your own.
+- ``CPU_WATTS = 65 / 6``, about 10.8 W per busy core: the default TDP of a desktop CPU, the AMD
+  Ryzen 5 5600X (65 W, 6 cores; AMD's product specifications), shared equally by its cores. CPU
+  time rather than wall time, so that other jobs on a shared machine do not inflate the energy;
+  a laptop core draws less, and idle parts of the machine (memory, disks, fans) are not counted.
+  Pass your own.
 - ``H100_WATTS = 700`` and ``H100_PEAK_FLOPS = 989e12``: the NVIDIA H100 SXM5's maximum thermal
   design power and its dense BF16 tensor-core peak (NVIDIA H100 Tensor Core GPU datasheet; the
   often-quoted 1,979 TFLOPS assume 2:4 sparsity). A model as small as the course's reaches a
@@ -61,9 +63,10 @@ __all__ = [
     "person_cost",
 ]
 
-CPU_WATTS = 65.0
+CPU_WATTS = 65.0 / 6
 CPU_WATTS_SOURCE = (
-    "assumption: the default TDP of a desktop CPU, AMD Ryzen 5 5600X (AMD product specifications)"
+    "assumption: per busy core, the default TDP of a desktop CPU shared by its cores (AMD Ryzen 5 "
+    "5600X: 65 W, 6 cores; AMD product specifications)"
 )
 H100_WATTS = 700.0
 H100_PEAK_FLOPS = 989e12
@@ -94,7 +97,7 @@ def linear_training_flops(batch: int, in_features: int, out_features: int) -> in
 
 
 def cpu_energy(seconds: float, watts: float = CPU_WATTS) -> float:
-    """``watts * seconds``, in joules."""
+    """``watts * seconds``, in joules (``seconds`` of CPU time, ``watts`` per busy core)."""
     seconds = check_float("seconds", seconds, 0.0)
     return check_float("watts", watts, 0.0, low_open=True) * seconds
 
