@@ -2,8 +2,9 @@
 
 Modules, one concept each: ``corpus``, ``lm`` (the tiny GPT-2), ``generation``, ``preferences``,
 ``labeling``, ``reward_model``, ``kl_control``, ``ppo``, ``dpo``, ``best_of_n``, ``sft``,
-``grpo``, ``rloo``, ``overoptimization`` (Gao et al.'s fits), ``feedback`` (a package: every
-form of human feedback, annotators, cost, personalisation).
+``grpo``, ``rloo``, ``overoptimization`` (Gao et al.'s fits), ``sample_quality`` (distinct-n),
+``compute_cost`` (FLOPs, energy and person cost), ``feedback`` (a package: every form of human
+feedback, annotators, cost, personalisation).
 
 The names below are imported from their modules on first use, so ``import rlhf_edu.rlhf`` (and
 ``from rlhf_edu.rlhf.kl_control import ...``) loads neither torch nor transformers until a name
