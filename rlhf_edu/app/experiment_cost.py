@@ -539,6 +539,7 @@ def plot_cost_study(results: dict[str, Any], out: Path) -> list[Path]:
     """``cost.png`` (true utility gained against person-hours and against CPU joules, per
     pipeline) and ``cost_table.md`` (``cost_table_markdown``)."""
     import matplotlib.pyplot as plt  # noqa: I001
+    from matplotlib.ticker import NullFormatter
 
     from rlhf_edu.utils.checkpoint import atomic_write_bytes
     from rlhf_edu.viz.figures import save_figure  # first: it picks a backend without a screen
@@ -565,6 +566,7 @@ def plot_cost_study(results: dict[str, Any], out: Path) -> list[Path]:
             marker="^", capsize=3, label="best-of-m, m = " + ", ".join(n[8:] for n in bon),
         )  # fmt: skip
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a log axis overlap
         ax.set_xlabel(label)
         ax.set_ylabel("true utility gained over the base model")
         ax.legend(fontsize=8)
