@@ -1,4 +1,4 @@
-"""Graded tests of module 10 (RLHF with PPO): exercises 10.1-10.7."""
+"""Graded tests of module 10 (RLHF with PPO): exercises 10.1-10.9."""
 
 import copy
 import dataclasses
@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from rlhf_edu.grading.selfcheck import failure, given
 from rlhf_edu.rlhf.kl_control import adaptive_kl_update as reference_adaptive_kl_update
+from rlhf_edu.rlhf.kl_estimators import kl_estimator_sweep as reference_kl_estimator_sweep
+from rlhf_edu.rlhf.kl_estimators import kl_estimators as reference_kl_estimators
 from rlhf_edu.rlhf.ppo import RLHFParts, RLHFPPOConfig, RLHFPPOTrainer, masked_mean
 from rlhf_edu.rlhf.ppo import clipped_policy_loss as reference_clipped_policy_loss
 from rlhf_edu.rlhf.ppo import clipped_value_loss as reference_clipped_value_loss
@@ -347,4 +350,136 @@ def test_rlhf_step_keeps_the_rollouts_old_logprobs_for_every_epoch(solution, gra
     assert close(got["policy_loss"], want["policy_loss"]), (
         "the policy losses of the later epochs differ: old log-probs = rollout.logprobs[rows], "
         "old values = rollout.values[rows], the advantages computed once before the epochs"
+    )
+
+
+# 10.8 -------------------------------------------------------------------------------------------
+@pytest.mark.graded(
+    exercise="10.8",
+    points=1,
+    checks="k1, k2, k3 equal the reference's on random log-probs of random shapes",
+    hint="log r = ref_logprobs - logprobs; k1 = -log r, k2 = (log r)^2 / 2, k3 = (r - 1) - log r",
+)
+def test_kl_estimators_match_reference(solution, graded_rng):
+    for _ in range(4):
+        shape = tuple(
+            int(n) for n in graded_rng.integers(1, 6, size=int(graded_rng.integers(1, 3)))
+        )
+        logprobs = randn(graded_rng, *shape) - 2.0
+        ref_logprobs = logprobs + 0.7 * randn(graded_rng, *shape)
+        given(f"log-probs of shape {shape}, log-ratios of spread 0.7")
+        got = solution.kl_estimators(logprobs, ref_logprobs)
+        want = reference_kl_estimators(logprobs, ref_logprobs)
+        assert len(got) == 3, f"expected the tuple (k1, k2, k3), got {len(got)} items"
+        for name, g, w in zip(("k1", "k2", "k3"), got, want):
+            assert tuple(g.shape) == shape, f"{name} has shape {tuple(g.shape)}, expected {shape}"
+            flipped = reference_kl_estimators(ref_logprobs, logprobs)[
+                "k1 k2 k3".split().index(name)
+            ]
+            ok = torch.allclose(g.float(), w, atol=1e-5, rtol=1e-5)
+            assert ok, failure(
+                f"{name} differs from the reference",
+                "log r is ref_logprobs - logprobs (r = pi_ref / pi), not the other way round"
+                if torch.allclose(g.float(), flipped, atol=1e-5, rtol=1e-5)
+                else f"check the formula of {name}",
+            )
+
+
+@pytest.mark.graded(
+    exercise="10.8",
+    points=1,
+    checks="k3 is never negative and stays accurate for nearly equal log-probs; k1 can be negative",
+    hint="compute r - 1 as torch.expm1(log_r): exp(log_r) - 1 loses the digits when r is near 1",
+)
+def test_k3_is_nonnegative_and_accurate_near_r_equal_one(solution, graded_rng):
+    logprobs = randn(graded_rng, 200).double()
+    ref_logprobs = logprobs + torch.as_tensor(graded_rng.normal(0, 1e-7, size=200))
+    given("200 samples whose log-ratios are about 1e-7 (float64)")
+    k1, k2, k3 = solution.kl_estimators(logprobs, ref_logprobs)
+    assert (k3 >= 0).all(), failure("k3 is negative on some samples", "k3 = (r - 1) - log r")
+    assert (k1 < 0).any(), "k1 = -log r is negative where pi_ref(x) > pi(x)"
+    # near r = 1, k3 = (log r)^2 / 2 + O((log r)^3): the relative error must be tiny
+    assert torch.allclose(k3, k2, rtol=1e-4, atol=0), failure(
+        "k3 is not close to (log r)^2 / 2 when r is within 1e-7 of 1",
+        "use torch.expm1(log_r) for r - 1 (exp(log_r) - 1 cancels catastrophically)",
+    )
+
+
+# 10.9 -------------------------------------------------------------------------------------------
+def sweep_case(rng: np.random.Generator):
+    K = int(rng.integers(3, 9))
+    ref_logits, direction = rng.normal(size=K), rng.normal(size=K)
+    scales = np.round(rng.uniform(0.05, 1.5, size=int(rng.integers(2, 5))), 3)
+    n_samples, seed = int(rng.integers(200, 600)), int(rng.integers(10_000))
+    words = f"K={K} outcomes, scales {scales.tolist()}, n_samples={n_samples}, seed={seed}"
+    return (ref_logits, direction, scales, n_samples, seed), words
+
+
+@pytest.mark.graded(
+    exercise="10.9",
+    points=1,
+    checks="the exact KL at each scale equals the reference's",
+    hint="pi = softmax(ref_logits + scale * direction), pi_ref = softmax(ref_logits), "
+    "KL = sum_x pi(x) (log pi(x) - log pi_ref(x)), a sum weighted by pi, not by pi_ref",
+)
+def test_kl_sweep_exact_kl_matches_reference(solution, graded_rng):
+    args, words = sweep_case(graded_rng)
+    given(words)
+    got = solution.kl_estimator_sweep(*args)
+    want = reference_kl_estimator_sweep(*args)
+    assert np.asarray(got["exact"]).shape == want["exact"].shape, "one exact KL per scale"
+    assert np.allclose(got["exact"], want["exact"], rtol=1e-6, atol=1e-9), failure(
+        f"got {np.round(got['exact'], 5).tolist()}, expected {np.round(want['exact'], 5).tolist()}",
+        "KL(pi || pi_ref) weights by pi (the policy); is it the reverse KL?",
+    )
+
+
+@pytest.mark.graded(
+    exercise="10.9",
+    points=1,
+    checks="the means and stds of k1, k2, k3 equal the reference's with the same seed",
+    hint="one rng = np.random.default_rng(seed) for the whole sweep, rng.choice(K, "
+    "size=n_samples, p=pi) per scale in order; std with ddof=1; rows k1, k2, k3",
+)
+def test_kl_sweep_statistics_match_reference(solution, graded_rng):
+    args, words = sweep_case(graded_rng)
+    given(words)
+    got = solution.kl_estimator_sweep(*args)
+    want = reference_kl_estimator_sweep(*args)
+    for key in ("mean", "std"):
+        assert np.asarray(got[key]).shape == want[key].shape, (
+            f"{key} has shape {np.asarray(got[key]).shape}, expected {want[key].shape} "
+            "(rows k1, k2, k3; one column per scale)"
+        )
+    assert np.allclose(got["mean"], want["mean"], rtol=1e-5, atol=1e-8), failure(
+        "the estimators' means differ from the reference's",
+        "draws from pi (not pi_ref), the same generator across scales, your kl_estimators",
+    )
+    assert np.allclose(got["std"], want["std"], rtol=1e-5, atol=1e-8), failure(
+        "the estimators' standard deviations differ", "Tensor.std() / np.std(ddof=1)"
+    )
+
+
+@pytest.mark.graded(
+    exercise="10.9",
+    points=1,
+    checks="Schulman's claims hold: k1 and k3 unbiased, k3 tighter than k1 near the reference",
+    hint="sample x ~ pi (the policy), not pi_ref: the estimators are unbiased only under pi",
+)
+def test_kl_sweep_k1_k3_unbiased_and_k3_tighter_near_reference(solution, graded_rng):
+    K = int(graded_rng.integers(5, 12))
+    ref_logits, direction = graded_rng.normal(size=K), graded_rng.normal(size=K)
+    seed, n = int(graded_rng.integers(10_000)), 4000
+    given(f"K={K} outcomes, scales [0.1, 0.5], n_samples={n}, seed={seed}")
+    got = solution.kl_estimator_sweep(ref_logits, direction, [0.1, 0.5], n, seed)
+    exact, mean, std = (np.asarray(got[key]) for key in ("exact", "mean", "std"))
+    for row, name in ((0, "k1"), (2, "k3")):
+        z = np.abs(mean[row] - exact) / (std[row] / np.sqrt(n))
+        assert (z < 5).all(), failure(
+            f"the mean of {name} is {z.max():.1f} standard errors from the exact KL",
+            "samples must come from pi, the policy, and log r = log pi_ref - log pi",
+        )
+    assert std[2, 0] < 0.5 * std[0, 0], failure(
+        f"at scale 0.1 the std of k3 ({std[2, 0]:.4g}) is not well below k1's ({std[0, 0]:.4g})",
+        "k3 = (r - 1) - log r with r = pi_ref / pi",
     )
