@@ -22,7 +22,7 @@ runs fit in a few minutes of CPU. With few labels they learn the labeler's taste
 (held-out pairwise accuracy is recorded per proxy), and optimising them finds what they get wrong.
 
 ``results.json``: ``"bon"`` and ``"rl"`` (``sqrt_kl``, ``gold``, ``proxy``, ``fit`` with
-``alpha`` and ``beta``) for the headline proxy (the fewest labels), ``"proxy_labels"``, and per
+``alpha`` and ``beta``) for the headline proxy (``HEADLINE_LABELS``), ``"proxy_labels"``, and per
 label count under ``"by_labels"``: the same curves and fits with the peak of each fitted gold
 curve, plus the proxies' held-out accuracy; ``"per_seed"`` keeps every seed's raw curves.
 Deterministic: the same seeds give the same file.
@@ -53,6 +53,9 @@ from rlhf_edu.utils.progress import progress
 #: Label counts of the proxy reward models (noisy pairs from the "mix" labeler).
 PROXY_LABELS = (30, 100, 300, 3000)
 LABELER = "mix"
+#: The proxy of the top-level ``"bon"`` and ``"rl"`` curves of results.json: the fewest labels,
+#: whose gold score peaks and turns down for best-of-n and for RL alike.
+HEADLINE_LABELS = 30
 #: Proxy training: epochs over the pairs, Adam's learning rate, pairs per step.
 PROXY_EPOCHS, PROXY_LR, PROXY_BATCH = 8, 1e-2, 32
 N_HELD_OUT_PAIRS = 2000
@@ -294,7 +297,8 @@ def assemble(
     """The results.json content from ``run_seed``'s results (one per seed, run anywhere)."""
     seeds = [seed_result["seed"] for seed_result in per_seed]
     by_labels = summarize(per_seed, proxy_labels)
-    headline = by_labels[str(proxy_labels[0])]
+    headline_labels = HEADLINE_LABELS if HEADLINE_LABELS in proxy_labels else proxy_labels[0]
+    headline = by_labels[str(headline_labels)]
     keys = ("sqrt_kl", "gold", "proxy", "fit")
     return {
         "experiment": "overoptimization",
@@ -302,7 +306,7 @@ def assemble(
         "proxy": "bag-of-words Bradley-Terry reward models, normalised under the initial policy",
         "seeds": list(seeds),
         "proxy_labels": proxy_labels,
-        "headline_labels": proxy_labels[0],
+        "headline_labels": headline_labels,
         "bon": {k: headline["bon"][k] for k in keys},
         "rl": {k: headline["rl"][k] for k in keys},
         "by_labels": by_labels,

@@ -16,7 +16,10 @@ plots beside it and prints where everything went. The studies:
 - ``irl``: MaxEnt IRL from demonstrations against T-REX from comparisons on the colour
   gridworld (``rlhf_edu.app.experiment_irl``);
 - ``critic-free``: PPO, GRPO and RLOO from the same tiny GPT-2, reward model, prompts and
-  number of episodes, true utility against KL (``rlhf_edu.app.experiment_critic_free``).
+  number of episodes, true utility against KL (``rlhf_edu.app.experiment_critic_free``);
+- ``overoptimization``: proxy reward models from few to many labels, optimised by best-of-n and
+  PPO; gold (true utility) and proxy scores against sqrt(KL), with Gao et al.'s fits
+  (``rlhf_edu.app.experiment_overoptimization``).
 
 A hyphen in NAME is an underscore in the functions' names (``run_critic_free_study``).
 """
@@ -57,6 +60,11 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
     "critic-free": (
         "rlhf_edu.app.experiment_critic_free",
         "PPO vs GRPO vs RLOO on the tiny GPT-2 at equal episodes: true utility against KL",
+    ),
+    "overoptimization": (
+        "rlhf_edu.app.experiment_overoptimization",
+        "Gao et al.'s reward over-optimisation: gold and proxy scores against sqrt(KL) for "
+        "best-of-n and PPO, proxies trained on 30 to 3000 labels, with the paper's fits",
     ),
 }
 

@@ -19,6 +19,10 @@
   form at equal annotator cost, merging disagreeing annotators, active selection, feedback on a
   classifier), stored with ``write_feedback_study`` (one line per key, floats to 6 significant
   digits); read it with ``load_feedback_study()``.
+- ``overoptimization.json``: reward over-optimisation after Gao et al. 2022 (notebook 15):
+  gold and proxy scores against sqrt(KL) for best-of-n and PPO, proxies trained on 30 to 3000
+  labels, 3 seeds, with the fitted forms; ``rlhf-edu experiment overoptimization --seeds 3``
+  writes the same content. Read it with ``load_overoptimization()``.
 - ``pretrained/``: CartPole-v1 agents for notebooks 05 and 07 (``pretrained/README.md`` says how
   they were made); ``rlhf_edu.neural.load_agent(pretrained_path("ppo-cartpole.pt"))``.
 
@@ -34,6 +38,7 @@ from typing import Any
 
 DATA_DIR = Path(__file__).resolve().parent
 PPO_CURVES_PATH = DATA_DIR / "ppo_curves.json"
+OVEROPTIMIZATION_PATH = DATA_DIR / "overoptimization.json"
 FEEDBACK_STUDY_PATH = DATA_DIR / "feedback_study.json"
 CRITIC_FREE_PATH = DATA_DIR / "critic_free.json"
 PERSONALIZATION_STUDY_PATH = DATA_DIR / "personalization_study.json"
@@ -46,6 +51,7 @@ WALL_CLOCK_KEYS = frozenset({"seconds"})
 __all__ = [
     "CRITIC_FREE_PATH",
     "DATA_DIR",
+    "OVEROPTIMIZATION_PATH",
     "FEEDBACK_STUDY_PATH",
     "PERSONALIZATION_STUDY_PATH",
     "PPO_CURVES_PATH",
@@ -54,12 +60,14 @@ __all__ = [
     "load_critic_free",
     "load_feedback_study",
     "load_personalization_study",
+    "load_overoptimization",
     "load_ppo_curves",
     "load_sft_vs_base",
     "pretrained_path",
     "write_critic_free",
     "write_feedback_study",
     "write_personalization_study",
+    "write_overoptimization",
     "write_ppo_curves",
     "write_sft_vs_base",
 ]
@@ -266,5 +274,42 @@ def load_sft_vs_base(path: str | Path | None = None) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(
             f"no SFT study at {path}; run 'python -m rlhf_edu.app.experiment_sft' to create it"
+        )
+    return json.loads(path.read_text())
+
+
+def write_overoptimization(
+    results: dict[str, Any], path: str | Path = OVEROPTIMIZATION_PATH
+) -> Path:
+    """Write the over-optimisation study's results compactly: one line per top-level key (and
+    per label count of ``by_labels``, per seed of ``per_seed``)."""
+    path = Path(path)
+    lines = []
+    for key, value in results.items():
+        if key in ("by_labels", "per_seed"):
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            inner = [
+                (f"{json.dumps(str(k))}: " if isinstance(value, dict) else "") + json.dumps(v)
+                for k, v in items
+            ]
+            open_, close = ("{", "}") if isinstance(value, dict) else ("[", "]")
+            lines.append(f"{json.dumps(key)}: {open_}\n" + ",\n".join(inner) + f"\n{close}")
+        else:
+            lines.append(f"{json.dumps(key)}: {json.dumps(value)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+    return path
+
+
+def load_overoptimization(path: str | Path | None = None) -> dict[str, Any]:
+    """The stored over-optimisation study (3 seeds): ``"bon"`` and ``"rl"`` (``sqrt_kl``,
+    ``gold``, ``proxy``, ``fit``: ``alpha``, ``beta``) for the headline proxy (its
+    ``"headline_labels"``: 30), ``"proxy_labels"``, ``"by_labels"`` (the same per label count,
+    with the proxies' held-out accuracy and the peaks) and ``"per_seed"`` (each seed's raw curves)."""
+    path = Path(path) if path is not None else OVEROPTIMIZATION_PATH
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no over-optimisation results at {path}; run 'rlhf-edu experiment overoptimization "
+            "--seeds 3 --out DIR' and copy DIR/results.json there"
         )
     return json.loads(path.read_text())
