@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TOUR = ROOT / "notebooks" / "00-tour.ipynb"
 TOUR_SOLUTION = ROOT / "solutions" / "00-tour.ipynb"
 PREFERENCES_NOTEBOOK = ROOT / "solutions" / "09-preferences-reward-models.ipynb"
+GIF_NOTEBOOK = ROOT / "solutions" / "07-actor-critic-ppo.ipynb"  # stores a before/after GIF
 KNOWN_OUTPUT_START = "episodes that reach the goal:"  # the random agent's success rate, cell 9
 
 pytest.importorskip("selenium", reason="the browser tests need selenium (the dev extra)")
@@ -84,6 +85,8 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     (root / "notebooks").mkdir()
     shutil.copy(TOUR, root / "notebooks" / TOUR.name)
+    (root / "solutions").mkdir()
+    shutil.copy(GIF_NOTEBOOK, root / "solutions" / GIF_NOTEBOOK.name)
     labeling_notebook(root / "labeling.ipynb", root / "preferences.jsonl")
     # JupyterLab's settings: no "Jupyter news" prompt, no update check (no network here)
     settings = root.parent / f"{root.name}-settings"
@@ -113,7 +116,7 @@ def lab(tmp_path_factory):
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # generous: a loaded 2-core machine starts slowly
         while True:
             try:
                 with urllib.request.urlopen(f"{base_url}/api/status?token={token}", timeout=2):
@@ -254,3 +257,30 @@ def test_labeling_widget_click_appends_the_choice_to_the_preference_file(
     assert [json.loads(line) for line in lines] == [expected]
     prompt = expected_pair.prompt.strip()
     assert prompt.split()[0] in widget_text  # the pair shown was the one recorded
+
+
+def test_a_stored_episode_gif_plays_in_jupyterlab(chromium_driver, lab, screenshot_dir):
+    """The before/after GIF notebook 07 stores is shown as an animated image (no cell is run)."""
+    open_notebook(chromium_driver, lab, f"solutions/{GIF_NOTEBOOK.name}")
+    gif = (
+        "//div[contains(@class, 'jp-OutputArea-output')]//img[starts-with(@src, 'data:image/gif')]"
+    )
+    panel = ".jp-NotebookPanel .jp-WindowedPanel-outer"
+    WebDriverWait(chromium_driver, 60).until(  # the notebook draws the cells near the viewport
+        lambda d: (
+            d.find_elements(By.XPATH, gif)
+            or d.execute_script(f"document.querySelector('{panel}').scrollTop += 2000")
+            or False
+        )
+    )
+    scroll_into_view(chromium_driver, gif)
+    image = chromium_driver.find_element(By.XPATH, gif)
+    WebDriverWait(chromium_driver, 20).until(
+        lambda d: d.execute_script("return arguments[0].complete", image)
+    )
+    width = chromium_driver.execute_script("return arguments[0].naturalWidth", image)
+    assert width == 2 * 160  # two panels of width=160, as the cell asks
+    first = image.screenshot_as_png
+    time.sleep(1.0)  # 12.5 frames per second: the picture (its step counter at least) moves on
+    assert image.screenshot_as_png != first, "the GIF does not play: two looks 1 s apart agree"
+    save_screenshot(chromium_driver, screenshot_dir, "jupyterlab-07-episode-gif.png")
