@@ -225,13 +225,19 @@ def main() -> int:
             f"{np.mean(kls):.3f} ({', '.join(f'{x:.3f}' for x in kls)}) | "
             f"{np.mean(objective):.3f} ({', '.join(f'{x:.3f}' for x in objective)}) |"
         )
+    write_report(lines, args.out)
+    return 0
+
+
+def write_report(lines: list[str], out: str | Path) -> Path:
+    """Print the table's lines and write them to ``out`` (shared with critic_free_vs_trl.py)."""
     text = "\n".join(lines) + "\n"
     print("\n" + text)
-    out = Path(args.out)
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(f"written to {out}")
-    return 0
+    return out
 
 
 if __name__ == "__main__":
