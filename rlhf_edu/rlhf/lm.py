@@ -383,6 +383,17 @@ def cache_lock(cache_dir: Path, name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _make_readable_by_all(folder: Path) -> None:
+    """Give every file under ``folder`` read permission for all (folders: read and enter).
+
+    Atomic writers (``tempfile.mkstemp``, safetensors) create files with mode 0600; the cache is
+    shared like any folder, and the grader's sandbox reads it as another user.
+    """
+    for path in [folder, *folder.rglob("*")]:
+        extra = 0o555 if path.is_dir() else 0o444
+        path.chmod(path.stat().st_mode | extra)
+
+
 def build_once(cache_dir: Path, name: str, build) -> Path:
     """``cache_dir/name``, calling ``build(tmp_folder)`` first if it does not exist yet.
 
@@ -399,6 +410,7 @@ def build_once(cache_dir: Path, name: str, build) -> Path:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared like any folder
         try:
             build(tmp)
+            _make_readable_by_all(tmp)
             (tmp / ".complete").write_text("ok\n")
             if final.exists():  # an incomplete folder left by a crash
                 shutil.rmtree(final)

@@ -156,3 +156,17 @@ def test_a_failed_build_leaves_no_folder_behind(tmp_path):
     assert not (tmp_path / "thing").exists()
     assert [p for p in tmp_path.iterdir() if p.is_dir()] == []
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_a_built_folder_is_readable_by_every_user(tmp_path):
+    """The grader's sandbox reads the cache as another user: no 0600 file may stay private."""
+
+    def build(tmp):
+        (tmp / "sub").mkdir()
+        for path in (tmp / "weights.bin", tmp / "sub" / "history.csv"):
+            path.write_text("x")
+            path.chmod(0o600)  # what mkstemp and safetensors leave
+
+    folder = build_once(tmp_path, "thing", build)
+    for path in [folder, *folder.rglob("*")]:
+        assert path.stat().st_mode & 0o444 == 0o444, path
