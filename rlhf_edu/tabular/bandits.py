@@ -285,6 +285,34 @@ def run_testbed(
     return mean_reward, optimal_fraction
 
 
+def gradient_bandit_testbed(
+    n_runs: int,
+    n_steps: int,
+    seed: int,
+    alpha: float,
+    baseline: bool,
+    *,
+    k: int = 10,
+    q_star_mean: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The gradient bandit on the testbed, vectorised over runs (S&B Section 2.8, Figure 2.5).
+
+    ``H = 0`` of shape (n_runs, k); the problems ``BanditTestbed(k, n_runs, seed, q_star_mean)``;
+    the agent's generator ``default_rng((seed, 1))``. Each step: ``pi = softmax(H)``; each run's
+    arm is the first whose cumulative probability exceeds one uniform ``rng.random((n_runs, 1))``;
+    the baseline is each run's average reward so far, this step's reward included (0 without a
+    baseline); every arm moves by ``alpha * (R - baseline) * (1[a = A] - pi(a))`` (S&B eq. 2.12).
+    ``run_testbed("gradient", ...)``, number for number.
+
+    Returns:
+        ``(average_reward, optimal_fraction)``, each shape (n_steps,).
+    """
+    return run_testbed(
+        "gradient", n_runs, n_steps, seed, k=k, alpha=alpha, baseline=baseline,
+        q_star_mean=q_star_mean,
+    )  # fmt: skip
+
+
 __all__ = [
     "BANDIT_METHODS",
     "EpsilonGreedyAgent",
@@ -292,6 +320,7 @@ __all__ = [
     "UCBAgent",
     "check_rng",
     "epsilon_greedy_actions",
+    "gradient_bandit_testbed",
     "gradient_bandit_update",
     "run_testbed",
     "sample_average_update",

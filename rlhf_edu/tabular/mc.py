@@ -113,3 +113,57 @@ def first_visit_mc_control(
     """
     result = mc_control(env, n_episodes, None, gamma, epsilon, seed)
     return result.Q, result.episode_returns
+
+
+def first_visit_mc_prediction(
+    env: gym.Env | str, policy: np.ndarray, n_episodes: int, gamma: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """First-visit Monte Carlo prediction of ``V^pi`` (Sutton & Barto, Section 5.1).
+
+    ``V = N = 0`` of shape (S,); the agent's generator ``default_rng((seed, AGENT_STREAM))``;
+    the env is reset with ``seed`` in the first episode only; each action is
+    ``rng.choice(A, p=policy[s])``; an episode ends when a step terminated or was truncated (a
+    truncated episode contributes its return so far). Then, walking the episode backwards with
+    ``G = R_{t+1} + gamma * G``, at the first visit of each state ``s`` at time ``t``:
+    ``N[s] += 1; V[s] += (G_t - V[s]) / N[s]`` (a sample average of the first-visit returns).
+
+    Args:
+        policy: action probabilities, shape (S, A), each row summing to 1.
+
+    Returns:
+        ``(V, N)``: the estimates (0 where a state was never visited) and the number of
+        first-visit returns averaged into each, both of shape (S,).
+    """
+    env = _make_env(env)
+    n_states, n_actions = check_discrete_env(env)
+    policy = np.asarray(policy, dtype=np.float64)
+    if policy.shape != (n_states, n_actions) or not np.allclose(policy.sum(axis=1), 1.0):
+        raise ValueError(
+            f"policy must be ({n_states}, {n_actions}) action probabilities with rows summing "
+            f"to 1, got shape {policy.shape}"
+        )
+    n_episodes, gamma = check_n_episodes(n_episodes), check_gamma(gamma)
+    seed = check_seed(seed)
+    rng = np.random.default_rng((seed, AGENT_STREAM))
+    V, N = np.zeros(n_states), np.zeros(n_states)
+    for episode in range(n_episodes):
+        s, _ = env.reset(seed=seed if episode == 0 else None)
+        states, rewards = [], []
+        while True:
+            a = int(rng.choice(n_actions, p=policy[s]))
+            s_next, r, terminated, truncated, _ = env.step(a)
+            states.append(int(s))
+            rewards.append(float(r))
+            if terminated or truncated:
+                break
+            s = s_next
+        first_visit = {}
+        for t, state in enumerate(states):
+            first_visit.setdefault(state, t)
+        G = 0.0
+        for t in reversed(range(len(states))):
+            G = rewards[t] + gamma * G
+            if first_visit[states[t]] == t:
+                N[states[t]] += 1
+                V[states[t]] += (G - V[states[t]]) / N[states[t]]
+    return V, N

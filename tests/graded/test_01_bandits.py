@@ -1,8 +1,9 @@
-"""Graded tests of module 01 (bandits): exercises 1.1-1.8."""
+"""Graded tests of module 01 (bandits): exercises 1.1-1.9."""
 
 import numpy as np
 import pytest
 
+from rlhf_edu.grading.selfcheck import failure, given
 from rlhf_edu.tabular import bandits as reference
 from rlhf_edu.tabular.bandits import gradient_bandit_update as reference_gradient_update
 from rlhf_edu.tabular.bandits import ucb_action as reference_ucb
@@ -221,3 +222,118 @@ def test_ucb_actions_match_the_single_run_rule_row_by_row(solution, graded_rng):
         np.testing.assert_array_equal(
             got, want, err_msg="untried arms first (lowest index), then argmax of the bound"
         )
+
+
+# 1.9 the gradient bandit on the testbed --------------------------------------------------------
+def _gradient_testbed_variant(n_runs, n_steps, seed, alpha, baseline, k, q_star_mean, *, lagged):
+    """A classic slip, for the failure message: the baseline updated after H (R-bar_{t-1})."""
+    testbed = reference.BanditTestbed(k=k, n_runs=n_runs, seed=seed, mean=q_star_mean)
+    rng = np.random.default_rng((seed, 1))
+    runs, H, average = np.arange(n_runs), np.zeros((n_runs, k)), np.zeros(n_runs)
+    rewards_per_step = np.zeros(n_steps)
+    for t in range(n_steps):
+        pi = reference.softmax(H)
+        actions = (pi.cumsum(axis=1) > rng.random((n_runs, 1))).argmax(axis=1)
+        rewards = testbed.pull(actions)
+        if not lagged:
+            average += (rewards - average) / (t + 1)
+        one_hot = np.zeros((n_runs, k))
+        one_hot[runs, actions] = 1.0
+        H += alpha * (rewards - (average if baseline else 0.0))[:, None] * (one_hot - pi)
+        if lagged:
+            average += (rewards - average) / (t + 1)
+        rewards_per_step[t] = rewards.mean()
+    return rewards_per_step
+
+
+def _check_gradient_testbed(solution, n_runs, n_steps, seed, alpha, baseline, k, q_star_mean):
+    given(f"{n_runs} runs x {n_steps} steps, k={k}, q* mean {q_star_mean:.2f}, alpha={alpha:.3f}, "
+          f"baseline={baseline}, seed={seed}")  # fmt: skip
+    got = solution.gradient_bandit_testbed(
+        n_runs, n_steps, seed, alpha, baseline, k=k, q_star_mean=q_star_mean
+    )
+    want = reference.gradient_bandit_testbed(
+        n_runs, n_steps, seed, alpha, baseline, k=k, q_star_mean=q_star_mean
+    )
+    assert len(got) == 2, "return (average_reward, optimal_fraction)"
+    reward = np.asarray(got[0], dtype=np.float64)
+    if reward.shape == want[0].shape and not np.allclose(reward, want[0], atol=1e-9):
+        lagged = _gradient_testbed_variant(
+            n_runs, n_steps, seed, alpha, baseline, k, q_star_mean, lagged=True
+        )
+        if baseline and np.allclose(reward, lagged, atol=1e-9):
+            raise AssertionError(
+                failure(
+                    "the baseline lags one step behind",
+                    "update the running average with this step's reward before eq. 2.12 "
+                    "(S&B's R-bar_t includes R_t)",
+                )
+            )
+    assert_same_curves(
+        got,
+        want,
+        "BanditTestbed(k=k, n_runs=n_runs, seed=seed, mean=q_star_mean) and one "
+        "rng = default_rng((seed, 1)); one rng.random((n_runs, 1)) per step; the first arm whose "
+        "cumulative probability exceeds it; every arm updated by eq. 2.12",
+    )
+
+
+@pytest.mark.graded(
+    exercise="1.9",
+    points=2,
+    checks="the gradient bandit with a baseline equals run_testbed('gradient'), seeded",
+    hint="pi = softmax(H) per row; one uniform per run and step; baseline = the running "
+    "average reward including this step's",
+)
+def test_gradient_testbed_with_baseline_matches_the_reference(solution, graded_rng):
+    n_runs, n_steps = int(graded_rng.integers(20, 60)), int(graded_rng.integers(50, 120))
+    seed, alpha = int(graded_rng.integers(10_000)), float(graded_rng.uniform(0.05, 0.5))
+    _check_gradient_testbed(solution, n_runs, n_steps, seed, alpha, True, 10, 4.0)
+
+
+@pytest.mark.graded(
+    exercise="1.9",
+    points=1,
+    checks="without a baseline (R - 0 in eq. 2.12) it equals the reference, seeded",
+    hint="baseline=False means the factor is the reward itself, R - 0",
+)
+def test_gradient_testbed_without_baseline_matches_the_reference(solution, graded_rng):
+    n_runs, n_steps = int(graded_rng.integers(20, 60)), int(graded_rng.integers(50, 120))
+    seed, alpha = int(graded_rng.integers(10_000)), float(graded_rng.uniform(0.05, 0.5))
+    _check_gradient_testbed(solution, n_runs, n_steps, seed, alpha, False, 10, 4.0)
+
+
+@pytest.mark.graded(
+    exercise="1.9",
+    points=1,
+    checks="other k and q* means are used as given",
+    hint="use k for H's columns and BanditTestbed, and q_star_mean for the problems",
+)
+def test_gradient_testbed_uses_k_and_q_star_mean(solution, graded_rng):
+    k, seed = int(graded_rng.integers(3, 8)), int(graded_rng.integers(10_000))
+    mean = float(graded_rng.normal())
+    _check_gradient_testbed(solution, 30, 60, seed, 0.2, bool(graded_rng.integers(2)), k, mean)
+
+
+@pytest.mark.graded(
+    exercise="1.9",
+    points=1,
+    checks="Figure 2.5's lesson: with q* around +4, the baseline finds the best arm far more often",
+    hint="with the baseline, R - R-bar is negative for a worse-than-average arm, so its "
+    "preference goes down",
+)
+def test_gradient_testbed_baseline_learns_faster_when_rewards_are_all_positive(
+    solution, graded_rng
+):
+    seed = int(graded_rng.integers(10_000))
+    given(f"300 runs x 300 steps, q* mean +4, alpha=0.1, seed={seed}")
+    with_baseline = np.asarray(solution.gradient_bandit_testbed(300, 300, seed, 0.1, True,
+                                                                q_star_mean=4.0)[1])  # fmt: skip
+    without = np.asarray(solution.gradient_bandit_testbed(300, 300, seed, 0.1, False,
+                                                          q_star_mean=4.0)[1])  # fmt: skip
+    late_with, late_without = with_baseline[-50:].mean(), without[-50:].mean()
+    assert late_with > 0.5 and late_with > late_without + 0.15, failure(
+        f"optimal action over the last 50 steps: {late_with:.0%} with the baseline, "
+        f"{late_without:.0%} without",
+        "the baseline must be subtracted from the reward when baseline=True",
+    )

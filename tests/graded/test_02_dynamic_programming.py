@@ -1,10 +1,12 @@
-"""Graded tests of module 02 (dynamic programming and Monte Carlo): exercises 2.1-2.8."""
+"""Graded tests of module 02 (dynamic programming and Monte Carlo): exercises 2.1-2.9."""
 
 import gymnasium as gym
 import numpy as np
 import pytest
 
 from rlhf_edu.envs import TabularMDP, sb_gridworld_4x4, sb_gridworld_5x5
+from rlhf_edu.envs.tabular_env import TabularEnv
+from rlhf_edu.grading.selfcheck import failure, given
 from rlhf_edu.tabular import dp as reference_dp
 from rlhf_edu.tabular import mc as reference_mc
 from rlhf_edu.tabular.dp import policy_evaluation as reference_evaluation
@@ -267,3 +269,123 @@ def test_mc_control_waits_for_the_end_of_the_episode(solution, graded_rng):
         gym.make("FrozenLake-v1"), 120, 1.0, 0.3, seed
     )
     np.testing.assert_allclose(returns, returns_ref, err_msg="update Q only after the episode ends")
+
+
+# 2.9 first-visit MC prediction ----------------------------------------------------------------
+def _every_visit_prediction(env, policy, n_episodes, gamma, seed):
+    """The classic mix-up, for the failure message: every visit averaged, not the first only."""
+    n_states, n_actions = policy.shape
+    rng = np.random.default_rng((seed, 1))
+    V, N = np.zeros(n_states), np.zeros(n_states)
+    for episode in range(n_episodes):
+        s, _ = env.reset(seed=seed if episode == 0 else None)
+        states, rewards = [], []
+        while True:
+            a = int(rng.choice(n_actions, p=policy[s]))
+            s_next, r, terminated, truncated, _ = env.step(a)
+            states.append(int(s))
+            rewards.append(float(r))
+            if terminated or truncated:
+                break
+            s = s_next
+        G = 0.0
+        for t in reversed(range(len(states))):
+            G = rewards[t] + gamma * G
+            N[states[t]] += 1
+            V[states[t]] += (G - V[states[t]]) / N[states[t]]
+    return V, N
+
+
+def _random_policy(rng: np.random.Generator, n_states: int, n_actions: int) -> np.ndarray:
+    policy = rng.dirichlet(np.ones(n_actions), size=n_states)
+    return policy / policy.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.graded(
+    exercise="2.9",
+    points=2,
+    checks="V and N equal the library's first-visit MC prediction, seeded, on the slippery lake",
+    hint="one rng = default_rng((seed, 1)); actions int(rng.choice(A, p=policy[s])); "
+    "env.reset(seed=seed) at episode 0 only; G = rewards[t] + gamma * G walking backwards",
+)
+def test_mc_prediction_matches_the_reference_seeded(solution, graded_rng):
+    seed, gamma = int(graded_rng.integers(10_000)), float(graded_rng.uniform(0.8, 1.0))
+    policy = _random_policy(graded_rng, 16, 4)
+    given(f"the slippery 4x4 lake, a random stochastic policy, 200 episodes, gamma={gamma:.3f}, "
+          f"seed={seed}")  # fmt: skip
+    V, N = solution.first_visit_mc_prediction(gym.make("FrozenLake-v1"), policy, 200, gamma, seed)
+    V_ref, N_ref = reference_mc.first_visit_mc_prediction(
+        gym.make("FrozenLake-v1"), policy, 200, gamma, seed
+    )
+    V_every, N_every = _every_visit_prediction(gym.make("FrozenLake-v1"), policy, 200, gamma, seed)
+    if np.array_equal(np.asarray(N), N_every) and not np.array_equal(N_every, N_ref):
+        raise AssertionError(
+            failure(
+                "N counts every visit of a state",
+                "first-visit MC: only the first time t that s appears in an episode counts",
+            )
+        )
+    assert np.array_equal(np.asarray(N), N_ref), failure(
+        f"the visit counts differ (got {np.asarray(N)[:4]}..., expected {N_ref[:4]}...)",
+        "the same random draws as the recipe? the env seeded at episode 0 only?",
+    )
+    assert np.allclose(np.asarray(V), V_ref, atol=1e-9), failure(
+        "V differs while the counts agree",
+        "G = rewards[t] + gamma * G from the end; V[s] += (G - V[s]) / N[s] at first visits",
+    )
+
+
+@pytest.mark.graded(
+    exercise="2.9",
+    points=1,
+    checks="on a random MDP with 3000 episodes, V is within sampling error of the exact v_pi",
+    hint="the return that follows the first visit at time t is R_{t+1} + gamma R_{t+2} + ...: "
+    "rewards[t] is the reward of the step taken at t",
+)
+def test_mc_prediction_converges_to_the_exact_values(solution, graded_rng):
+    mdp = random_mdp(graded_rng)
+    policy = _random_policy(graded_rng, mdp.n_states, mdp.n_actions)
+    gamma, seed = float(graded_rng.uniform(0.6, 0.95)), int(graded_rng.integers(10_000))
+    given(f"a random {mdp.n_states}-state MDP, a random policy, 3000 episodes, gamma={gamma:.2f}")
+    V, N = solution.first_visit_mc_prediction(TabularEnv(mdp), policy, 3000, gamma, seed)
+    exact = reference_evaluation(mdp, policy, gamma)
+    visited = np.asarray(N) >= 300
+    error = np.abs(np.asarray(V) - exact)[visited]
+    tolerance = 6 * (np.abs(mdp.R).max() / (1 - gamma)) / np.sqrt(np.asarray(N)[visited])
+    assert visited.any() and (error < tolerance).all(), failure(
+        f"|V - v_pi| up to {error.max():.3f} on states visited >= 300 times",
+        "average the first-visit returns (not the rewards); discount each later reward once more",
+    )
+
+
+@pytest.mark.graded(
+    exercise="2.9",
+    points=1,
+    checks="on the calm lake: a policy stuck at the wall is counted once per episode, a walk "
+    "into the hole never counts the hole",
+    hint="count only the first visit of a state per episode; the state after the last step "
+    "(terminal, or cut by the time limit) is not visited: record s before each step",
+)
+def test_mc_prediction_counts_first_visits_and_never_the_final_state(solution, graded_rng):
+    n_episodes, seed = int(graded_rng.integers(3, 8)), int(graded_rng.integers(10_000))
+    left, down = np.zeros((16, 4)), np.zeros((16, 4))
+    left[:, 0], down[:, 1] = 1.0, 1.0
+    given(f"the calm 4x4 lake, 'always left' (stuck at state 0 for 100 steps), {n_episodes} "
+          "episodes")  # fmt: skip
+    calm = lambda: gym.make("FrozenLake-v1", is_slippery=False)  # noqa: E731
+    V, N = solution.first_visit_mc_prediction(calm(), left, n_episodes, 0.9, seed)
+    N = np.asarray(N)
+    assert N[0] == n_episodes and N[1:].sum() == 0, failure(
+        f"N = {N.tolist()}: expected N[0] = {n_episodes} (one first visit per episode), 0 elsewhere",
+        "first visits only: a state visited 100 times in one episode counts once",
+    )
+    given(f"the calm 4x4 lake, 'always down' (0 -> 4 -> 8 -> hole 12), {n_episodes} episodes")
+    V, N = solution.first_visit_mc_prediction(calm(), down, n_episodes, 0.9, seed)
+    want = np.zeros(16)
+    want[[0, 4, 8]] = n_episodes
+    assert np.array_equal(np.asarray(N), want), failure(
+        f"N = {np.asarray(N).tolist()}: states 0, 4, 8 are visited, the hole 12 is where the "
+        "episode ended",
+        "record the state you act from; the terminal state is never acted from",
+    )
+    assert np.allclose(np.asarray(V), 0.0), "no reward on this path: every estimate is 0"
