@@ -30,7 +30,13 @@ import numpy as np
 from rlhf_edu.utils.seeding import check_seed
 from rlhf_edu.utils.validation import check_float
 
-__all__ = ["greedy_actions", "lookahead_values", "returns_from_rewards", "rollout_episode"]
+__all__ = [
+    "estimate_value",
+    "greedy_actions",
+    "lookahead_values",
+    "returns_from_rewards",
+    "rollout_episode",
+]
 
 
 def rollout_episode(
@@ -76,6 +82,33 @@ def returns_from_rewards(rewards: Sequence[float] | np.ndarray, gamma: float) ->
         G = rewards[t] + gamma * G
         returns[t] = G
     return returns
+
+
+def estimate_value(
+    env: gym.Env, policy: Callable[[int], int], gamma: float, n_episodes: int, seed: int
+) -> tuple[float, float]:
+    """Policy evaluation by simulation: the mean discounted return ``G_0`` of ``n_episodes``
+    episodes and its standard error (Sutton & Barto, Section 5.1, for the start state).
+
+    Episode ``i`` is ``rollout_episode(env, policy, seed + i)`` (its time limit included) and its
+    return is ``returns_from_rewards(rewards, gamma)[0]``. The standard error is
+    ``std(returns, ddof=1) / sqrt(n_episodes)``.
+
+    Returns:
+        ``(mean, standard_error)``, two floats.
+    """
+    if isinstance(n_episodes, bool) or not isinstance(n_episodes, (int, np.integer)):
+        raise TypeError(f"n_episodes must be an int >= 2, got {n_episodes!r}")
+    if n_episodes < 2:
+        raise ValueError(f"n_episodes must be >= 2 (a standard error needs two), got {n_episodes}")
+    seed = check_seed(seed)
+    returns = np.array(
+        [
+            returns_from_rewards(rollout_episode(env, policy, seed + i)[2], gamma)[0]
+            for i in range(n_episodes)
+        ]
+    )
+    return float(returns.mean()), float(returns.std(ddof=1) / np.sqrt(n_episodes))
 
 
 def lookahead_values(

@@ -1,7 +1,7 @@
-"""Graded tests of module 00 (tour): exercises 0.1 to 0.5.
+"""Graded tests of module 00 (tour): exercises 0.1 to 0.6.
 
 0.1 ``estimate_success_rate``, 0.2 ``rollout_episode``, 0.3 ``returns_from_rewards``,
-0.4 ``lookahead_values``, 0.5 ``greedy_actions``. Each test says what it checks and the likely
+0.4 ``lookahead_values``, 0.5 ``greedy_actions``, 0.6 ``estimate_value``. Each test says what it checks and the likely
 bug (``checks=``/``hint=`` in its marker, ``given``/``failure`` inside; see course/AUTHORING.md).
 """
 
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from gymnasium.envs.toy_text.frozen_lake import generate_random_map
 
+from rlhf_edu.envs.episodes import estimate_value as reference_estimate_value
 from rlhf_edu.envs.episodes import greedy_actions as reference_greedy
 from rlhf_edu.envs.episodes import lookahead_values as reference_lookahead
 from rlhf_edu.envs.episodes import returns_from_rewards as reference_returns
@@ -375,3 +376,70 @@ def test_greedy_actions_match_argmax_with_ties_to_the_lowest_action(solution, gr
             hint = "argmax over each row of Q"
         assert np.array_equal(got, want), failure(f"{got.tolist()}, expected {want.tolist()}", hint)
         assert np.issubdtype(got.dtype, np.integer), f"dtype {got.dtype}: actions are ints"
+
+
+# --- 0.6 estimate_value ----------------------------------------------------------------------
+
+
+@pytest.mark.graded(
+    exercise="0.6",
+    points=2,
+    checks="the mean return and its standard error equal the reference's on random lakes, "
+    "policies, discounts and seeds",
+    hint="episode i: rollout_episode(env, policy, seed + i); its G_0 = "
+    "returns_from_rewards(rewards, gamma)[0]; SE = std(ddof=1) / sqrt(n)",
+)
+def test_estimate_value_matches_reference_on_random_lakes_policies_and_seeds(solution, graded_rng):
+    informative = 0  # cases with some spread in the returns
+    for _ in range(30):
+        env = random_frozen_lake(graded_rng)
+        n_episodes = int(graded_rng.integers(2, 30))
+        seed = int(graded_rng.integers(0, 10_000))
+        gamma = float(graded_rng.choice([0.5, 0.9, 1.0]))
+        make_policy, policy_words = random_policy_case(graded_rng, env.observation_space.n)
+        given(f"{describe_lake(env)}, {policy_words}, gamma={gamma}, n_episodes={n_episodes}, "
+              f"seed={seed}")  # fmt: skip
+        want_mean, want_se = reference_estimate_value(env, make_policy(), gamma, n_episodes, seed)
+        got = solution.estimate_value(env, make_policy(), gamma, n_episodes, seed)
+        assert len(got) == 2, "return (mean, standard_error)"
+        got_mean, got_se = float(got[0]), float(got[1])
+        assert got_mean == pytest.approx(want_mean, abs=1e-12), failure(
+            f"mean {got_mean:.6g}, expected {want_mean:.6g}",
+            "the return of an episode is its discounted G_0 (gamma ** (T - 1) for a success "
+            "after T steps), averaged over episodes reset with seed + i",
+        )
+        ddof0 = want_se * np.sqrt((n_episodes - 1) / n_episodes)
+        assert got_se == pytest.approx(want_se, abs=1e-12), failure(
+            f"standard error {got_se:.6g}, expected {want_se:.6g}",
+            "use the sample standard deviation (ddof=1)"
+            if got_se == pytest.approx(ddof0, abs=1e-12) and want_se > 0
+            else "the standard error is std(returns, ddof=1) / sqrt(n_episodes), not the std",
+        )
+        informative += want_se > 0
+        if informative == 4:
+            break
+    assert informative >= 1
+
+
+@pytest.mark.graded(
+    exercise="0.6",
+    points=1,
+    checks="a sure path gives (gamma ** 5, 0); fewer than two episodes raise ValueError",
+    hint="a success after T steps has G_0 = gamma ** (T - 1); n_episodes < 2 has no standard "
+    "error: raise ValueError",
+)
+def test_estimate_value_of_a_sure_path_and_refuses_one_episode(solution, graded_rng):
+    calm = gym.make("FrozenLake-v1", map_name="4x4", is_slippery=False)
+    gamma = float(graded_rng.uniform(0.5, 0.99))
+    n_episodes, seed = int(graded_rng.integers(2, 10)), int(graded_rng.integers(10_000))
+    given(f"the calm 4x4 lake, the path 0-1-2-6-10-14-15, gamma={gamma:.3f}, "
+          f"n_episodes={n_episodes}")  # fmt: skip
+    mean, se = solution.estimate_value(calm, lambda s: PLAN.get(s, 0), gamma, n_episodes, seed)
+    assert float(mean) == pytest.approx(gamma**5), failure(
+        f"got {float(mean):.6g}, expected gamma ** 5 = {gamma**5:.6g}",
+        "the single reward R_6 = 1 is discounted by gamma ** 5 (the first reward by gamma ** 0)",
+    )
+    assert float(se) == pytest.approx(0.0, abs=1e-12), "identical returns: standard error 0"
+    given("the calm 4x4 lake, n_episodes=1")
+    with pytest.raises(ValueError):
+        solution.estimate_value(calm, lambda s: PLAN.get(s, 0), gamma, 1, seed)

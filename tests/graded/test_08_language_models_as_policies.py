@@ -1,12 +1,13 @@
 """Graded tests of module 08 (language models as policies): 8.1 the sampling distribution
 (temperature, top-k), 8.2 the entropy per token, 8.3 the response mask up to the first EOS,
 8.4 pad = EOS (find the bug), 8.5 the log-probability of a response, 8.6 the masked mean per
-row, 8.7 temperature in sampling but not in training (find the bug)."""
+row, 8.7 temperature in sampling but not in training (find the bug), 8.8 the sampling loop, 8.9 nucleus (top-p) sampling."""
 
 import numpy as np
 import pytest
 import torch
 
+from rlhf_edu.grading.selfcheck import failure, given
 from rlhf_edu.rlhf import generation
 from rlhf_edu.rlhf.lm import sequence_logprob as reference_sequence_logprob
 
@@ -274,3 +275,186 @@ def test_samples_at_temperature_are_scored_at_that_temperature(solution, graded_
         rtol=0,
         msg="before any update the ratio to the sampling distribution must be 1 (masked positions: 0)",
     )
+
+
+# 8.8 the sampling loop ------------------------------------------------------------------------
+def tiny_random_lm(seed: int, vocab: int, scale: float = 40.0):
+    """A random 1-layer GPT-2 over a tiny vocabulary (dropout 0), in eval mode."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(vocab_size=vocab, n_positions=64, n_embd=16, n_layer=1, n_head=2,
+                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)  # fmt: skip
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(config).eval()
+    with torch.no_grad():  # larger weights: distributions far from uniform
+        model.transformer.wte.weight.mul_(scale)
+    return model
+
+
+def sampling_case(rng: np.random.Generator, vocab: int, scale: float = 40.0):
+    model = tiny_random_lm(int(rng.integers(2**31 - 1)), vocab, scale)
+    batch, length = int(rng.integers(2, 7)), int(rng.integers(1, 5))
+    prompt_ids = torch.as_tensor(rng.integers(2, vocab, size=(batch, length)))
+    temperature = float(rng.choice([0.5, 1.0, 1.7]))
+    seed = int(rng.integers(10_000))
+    return model, prompt_ids, temperature, seed
+
+
+@pytest.mark.graded(
+    exercise="8.8",
+    points=2,
+    checks="tokens and log-probs equal the reference loop's, seeded, with and without top-k",
+    hint="probs = next_token_distribution(logits of the last position, temperature, top_k); "
+    "torch.multinomial(probs, 1, generator=torch.Generator().manual_seed(seed)) for every row; "
+    "the log-prob is log probs[token] under that same distribution",
+)
+def test_sample_tokens_matches_the_reference(solution, graded_rng):
+    from rlhf_edu.rlhf.sampling import sample_tokens as reference_sample_tokens
+
+    for top_k in (None, 3):
+        model, prompt_ids, temperature, seed = sampling_case(graded_rng, vocab=11)
+        given(f"a random tiny GPT-2 (11 tokens, EOS 0, pad 1), {tuple(prompt_ids.shape)} prompts, "
+              f"temperature {temperature}, top_k={top_k}, 12 new tokens, seed {seed}")  # fmt: skip
+        got_ids, got_logprobs = solution.sample_tokens(
+            model, prompt_ids, 12, temperature, top_k, 0, 1, seed
+        )
+        want_ids, want_logprobs = reference_sample_tokens(
+            model, prompt_ids, 12, temperature, top_k, 0, 1, seed
+        )
+        assert torch.equal(torch.as_tensor(got_ids), want_ids), failure(
+            f"the sampled tokens differ (got {torch.as_tensor(got_ids)[0].tolist()}, expected "
+            f"{want_ids[0].tolist()} in row 0)",
+            "one torch.multinomial draw per step for all rows (finished ones too), from the "
+            "distribution of the LAST position's logits; one generator for the whole loop",
+        )
+        torch.testing.assert_close(
+            torch.as_tensor(got_logprobs).float(),
+            want_logprobs,
+            atol=1e-5,
+            rtol=1e-5,
+            msg=(
+                "the log-probs differ: with top-k they are taken under the renormalised top-k "
+                "distribution the token was drawn from, not the full softmax"
+                if top_k is not None
+                else "the log-probs differ: log probs[token] at the sampling temperature, 0 after EOS"
+            ),
+        )
+
+
+@pytest.mark.graded(
+    exercise="8.8",
+    points=1,
+    checks="after a row's EOS come pad tokens with log-prob 0, and the loop stops once all rows "
+    "have ended",
+    hint="token.masked_fill(finished, pad_token_id), logprob.masked_fill(finished, 0.0); update "
+    "`finished` after recording the step; break when finished.all()",
+)
+def test_sample_tokens_pads_after_eos_and_stops_early(solution, graded_rng):
+    from rlhf_edu.rlhf.sampling import sample_tokens as reference_sample_tokens
+
+    # near-uniform over 3 tokens: EOS about one draw in three, so every row ends early
+    model, prompt_ids, temperature, seed = sampling_case(graded_rng, vocab=3, scale=1.0)
+    given(f"a random tiny GPT-2 over 3 tokens (EOS 0, pad 1), {tuple(prompt_ids.shape)} prompts, "
+          f"temperature {temperature}, up to 40 new tokens, seed {seed}")  # fmt: skip
+    got_ids, got_logprobs = solution.sample_tokens(
+        model, prompt_ids, 40, temperature, None, 0, 1, seed
+    )
+    want_ids, want_logprobs = reference_sample_tokens(
+        model, prompt_ids, 40, temperature, None, 0, 1, seed
+    )
+    got_ids = torch.as_tensor(got_ids)
+    assert want_ids.shape[1] < 40
+    assert got_ids.shape == want_ids.shape, failure(
+        f"got {tuple(got_ids.shape)} tokens, expected {tuple(want_ids.shape)}",
+        "stop as soon as every row has emitted EOS (T <= max_new_tokens)",
+    )
+    assert torch.equal(got_ids, want_ids), "the tokens differ: pad_token_id after each row's EOS"
+    torch.testing.assert_close(torch.as_tensor(got_logprobs).float(), want_logprobs,
+                               atol=1e-5, rtol=1e-5,
+                               msg="log-prob 0 after EOS; the EOS itself keeps its log-prob")  # fmt: skip
+
+
+@pytest.mark.graded(
+    exercise="8.8",
+    points=1,
+    checks="without top-k, the returned log-probs equal a teacher-forced rescoring at the "
+    "sampling temperature (PPO's first ratio is 1)",
+    hint="the log-prob of the draw is log softmax(logits / temperature)[token]: the temperature "
+    "belongs in it too",
+)
+def test_sample_tokens_logprobs_match_a_rescoring_pass(solution, graded_rng):
+    model, prompt_ids, temperature, seed = sampling_case(graded_rng, vocab=9)
+    temperature = 0.6
+    given(f"a random tiny GPT-2 (9 tokens), {tuple(prompt_ids.shape)} prompts, temperature 0.6, "
+          f"10 new tokens, seed {seed}")  # fmt: skip
+    ids, logprobs = solution.sample_tokens(model, prompt_ids, 10, temperature, None, 0, 1, seed)
+    ids = torch.as_tensor(ids)
+    with torch.no_grad():
+        logits = model(torch.cat([prompt_ids, ids], dim=1)).logits[:, prompt_ids.shape[1] - 1 : -1]
+    mask = generation.response_mask(ids, 0)
+    rescored = generation.response_token_logprobs(logits, ids, mask, temperature)
+    torch.testing.assert_close(
+        torch.as_tensor(logprobs).float() * mask,
+        rescored.float(),
+        atol=1e-4,
+        rtol=1e-4,
+        msg="the sampled log-probs differ from log softmax(logits / T) of a forward pass over "
+        "prompt + response: temperature missing from the log-prob, or the wrong position's logits?",
+    )
+
+
+# 8.9 nucleus sampling -------------------------------------------------------------------------
+@pytest.mark.graded(
+    exercise="8.9",
+    points=2,
+    checks="the nucleus distribution equals the reference's on random logits, temperatures and "
+    "top_p values, batched",
+    hint="keep a token when the probability ranked strictly above it is below top_p; "
+    "renormalise; put the probabilities back in vocabulary order",
+)
+def test_top_p_distribution_matches_the_reference(solution, graded_rng):
+    from rlhf_edu.rlhf.sampling import top_p_distribution as reference_top_p
+
+    for _ in range(6):
+        shape = (int(graded_rng.integers(1, 4)), int(graded_rng.integers(1, 4)), 9)
+        logits = torch.as_tensor(graded_rng.normal(scale=2.0, size=shape), dtype=torch.float32)
+        temperature = float(graded_rng.choice([0.5, 1.0, 2.0]))
+        top_p = float(graded_rng.choice([0.3, 0.6, 0.85, 0.95, 1.0]))
+        given(f"random logits of shape {shape}, temperature {temperature}, top_p {top_p}")
+        got = torch.as_tensor(solution.top_p_distribution(logits, temperature, top_p)).float()
+        want = reference_top_p(logits, temperature, top_p)
+        assert got.shape == want.shape, f"shape {tuple(got.shape)}, expected {tuple(want.shape)}"
+        kept_got, kept_want = (got > 0).sum(-1), (want > 0).sum(-1)
+        assert torch.equal(kept_got, kept_want), failure(
+            f"kept {kept_got.flatten().tolist()} tokens per row, expected "
+            f"{kept_want.flatten().tolist()}",
+            "one token too many or too few: compare the mass ranked ABOVE each token (cumsum "
+            "minus itself) with top_p"
+            if (kept_got - kept_want).abs().max() == 1
+            else "sort each row in descending order and keep its top of the ranking",
+        )
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5,
+                                   msg="renormalise the kept probabilities (each row sums to 1)")  # fmt: skip
+
+
+@pytest.mark.graded(
+    exercise="8.9",
+    points=1,
+    checks="the top token is always kept, top_p = 1 keeps the whole softmax, and top_p outside "
+    "(0, 1] raises ValueError",
+    hint="a tiny top_p keeps exactly the most probable token (probability 1); top_p = 1 is the "
+    "plain softmax at that temperature",
+)
+def test_top_p_distribution_edge_cases(solution, graded_rng):
+    logits = torch.as_tensor(graded_rng.normal(size=(4, 7)), dtype=torch.float32)
+    given("random logits (4, 7), top_p 1e-6 and 1.0 at temperature 0.8")
+    tiny = torch.as_tensor(solution.top_p_distribution(logits, 0.8, 1e-6)).float()
+    torch.testing.assert_close(tiny, torch.nn.functional.one_hot(logits.argmax(-1), 7).float(),
+                               msg="a tiny top_p keeps only the most probable token")  # fmt: skip
+    full = torch.as_tensor(solution.top_p_distribution(logits, 0.8, 1.0)).float()
+    torch.testing.assert_close(full, torch.softmax(logits / 0.8, -1), atol=1e-6, rtol=1e-5,
+                               msg="top_p = 1 keeps every token: the softmax at T = 0.8")  # fmt: skip
+    for bad in (0.0, 1.5):
+        given(f"top_p = {bad}")
+        with pytest.raises(ValueError):
+            solution.top_p_distribution(logits, 1.0, bad)
