@@ -16,7 +16,13 @@ import pytest
 from rlhf_edu.grading.assign import assign
 from rlhf_edu.grading.collect import collect_graded_tests
 from rlhf_edu.grading.manifest import import_reference, load_manifest
-from rlhf_edu.grading.notebooks import cell_source, notebook_exercises, read_notebook
+from rlhf_edu.grading.notebooks import (
+    BEGIN_SOLUTION,
+    END_SOLUTION,
+    cell_source,
+    notebook_exercises,
+    read_notebook,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = load_manifest(ROOT / "course" / "course.toml")
@@ -64,6 +70,35 @@ def test_notebook_exercise_cells_match_the_manifest(notebook: Path):
     assert got == want, (
         f"{notebook.name}: exercise cells (id, title, points, function) {got} "
         f"but course/course.toml says {want}"
+    )
+
+
+#: Issue #12: students write the agents, so the graded solutions hold at least this much code.
+MIN_GRADED_SOLUTION_LINES = 900
+
+
+def graded_solution_lines(notebook: Path) -> int:
+    """Non-blank lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` in the notebook's
+    exercise cells (the code a student writes)."""
+    nb = read_notebook(notebook)
+    count = 0
+    for exercise in notebook_exercises(nb):
+        inside = False
+        for line in cell_source(nb.cells[exercise.cell_index]).splitlines():
+            marker = line.strip()
+            if marker in (BEGIN_SOLUTION, END_SOLUTION):
+                inside = marker == BEGIN_SOLUTION
+            elif inside and marker:
+                count += 1
+    return count
+
+
+def test_graded_solution_code_is_at_least_900_lines():
+    lines = {notebook.name: graded_solution_lines(notebook) for notebook in GRADED_NOTEBOOKS}
+    assert all(n > 0 for n in lines.values()), f"a graded notebook with no solution code: {lines}"
+    assert sum(lines.values()) >= MIN_GRADED_SOLUTION_LINES, (
+        f"the graded solutions hold {sum(lines.values())} non-blank lines, fewer than "
+        f"{MIN_GRADED_SOLUTION_LINES}: {lines}"
     )
 
 
