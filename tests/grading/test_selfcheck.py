@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from rlhf_edu.grading.manifest import load_manifest
 from rlhf_edu.grading.selfcheck import _Outcome, failure, summary_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,13 +77,18 @@ def test_the_self_check_prints_a_points_table_per_exercise_and_the_total(buggy_r
     assert rows["0.1"].rstrip().endswith("2 / 2") and "Monte Carlo estimate" in rows["0.1"]
     assert rows["0.3"].rstrip().endswith("0 / 2")
     total = next(line for line in out.splitlines() if line.startswith("total"))
-    assert total.split()[-3:] == ["6", "/", "10"], total
+    tour_points = sum(
+        e.points for m in load_manifest().modules if m.id == "00" for e in m.exercises
+    )
+    # 0.1, 0.2 and 0.5 earned; 0.6 (the value by simulation) sums the buggy returns of 0.3
+    assert total.split()[-3:] == ["6", "/", str(tour_points)], total
 
 
 def test_each_failed_test_gets_one_line_with_what_it_checked_the_input_and_a_hint(buggy_run):
     result, _ = buggy_run
     fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL ")]
-    assert len(fails) == 4, result.stdout[-4000:]  # two tests of 0.3, two of 0.4
+    # two tests of 0.3, two of 0.4, and two of 0.6, whose value by simulation sums 0.3's returns
+    assert len(fails) == 6, result.stdout[-4000:]
     for line in fails:
         assert "checked: " in line and "input: " in line and "hint: " in line, line
     lookahead = [line for line in fails if line.startswith("FAIL 0.4")]
@@ -159,7 +165,11 @@ def test_grade_puts_the_hint_into_feedback_md_and_results_json(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     folder = out / path.stem
     data = json.loads((folder / "results.json").read_text())
-    assert data["score"] == 8 and data["extra_data"]["max_score"] == 10
+    tour_points = sum(
+        e.points for m in load_manifest().modules if m.id == "00" for e in m.exercises
+    )
+    assert data["extra_data"]["max_score"] == tour_points
+    assert data["score"] == tour_points - 2  # the two tests of 0.4, one point each
     failed = [t for t in data["tests"] if t["status"] == "failed"]
     assert len(failed) == 2 and all(t["number"] == "0.4" for t in failed)  # both tests of 0.4
     assert all("bootstraps from a terminal state?" in t["output"] for t in failed)
