@@ -4,6 +4,8 @@ penalty, 5 seeds each (stored); optionally a sweep of fixed KL coefficients and 
     python -m rlhf_edu.app.ppo_experiment               # the stored file: 10 runs, about 25 min
                                                         # on one free CPU core; rewrites
                                                         # rlhf_edu/data/ppo_curves.json
+    python -m rlhf_edu.app.ppo_experiment --settings sweep   # the fixed-beta sweep, 20 runs;
+                                                             # rewrites rlhf_edu/data/ppo_kl_sweep.json
     python -m rlhf_edu.app.ppo_experiment --settings all --out /tmp/sweep.json   # all 35 runs
     python -m rlhf_edu.app.ppo_experiment --updates 10 --out /tmp/curves.json   # a quick look
 
@@ -34,7 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rlhf_edu.data import PPO_CURVES_PATH, load_ppo_curves, write_ppo_curves
+from rlhf_edu.data import PPO_CURVES_PATH, PPO_KL_SWEEP_PATH, load_ppo_curves, write_ppo_curves
 from rlhf_edu.utils.seeding import seed_everything
 
 #: The fixed KL coefficients of the sweep (0 is the run without a penalty).
@@ -51,6 +53,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
 }
 #: The settings of the packaged ``ppo_curves.json`` (the default of ``--settings``).
 STORED_SETTINGS = ("adaptive KL", "no KL penalty")
+#: The settings of the packaged ``ppo_kl_sweep.json`` (``--settings sweep``): the fixed-beta sweep.
+SWEEP_SETTINGS = tuple(f"fixed beta {beta:g}" for beta in FIXED_KL_COEFS)
 N_UPDATES = 60
 SEEDS = (0, 1, 2, 3, 4)
 N_EVAL_PROMPTS = 128
@@ -173,12 +177,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--updates", type=int, default=N_UPDATES)
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
-    parser.add_argument("--out", type=Path, default=PPO_CURVES_PATH)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="default: the packaged ppo_curves.json, or ppo_kl_sweep.json with --settings sweep",
+    )
     parser.add_argument(
         "--settings",
         default=",".join(STORED_SETTINGS),
-        help=f"comma-separated labels of SETTINGS, or 'all' (default: the stored file's); known: "
-        f"{', '.join(SETTINGS)}",
+        help=f"comma-separated labels of SETTINGS, 'sweep' (the fixed-beta sweep) or 'all' "
+        f"(default: the stored file's); known: {', '.join(SETTINGS)}",
     )
     parser.add_argument(
         "--merge",
@@ -187,17 +196,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="combine files written with --settings/--seeds into --out (as one run writes it)",
     )
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = PPO_KL_SWEEP_PATH if args.settings == "sweep" else PPO_CURVES_PATH
     if args.merge:
         merged = merge_results([load_ppo_curves(path) for path in args.merge])
         write_ppo_curves(merged, args.out)
         print(f"merged {list(merged['settings'])} into {args.out}")
         return 0
     seeds = [int(s) for s in args.seeds.split(",")]
-    settings = (
-        list(SETTINGS)
-        if args.settings == "all"
-        else [label.strip() for label in args.settings.split(",")]
-    )
+    if args.settings in ("all", "sweep"):
+        settings = list(SETTINGS) if args.settings == "all" else list(SWEEP_SETTINGS)
+    else:
+        settings = [label.strip() for label in args.settings.split(",")]
     unknown = set(settings) - set(SETTINGS)
     if unknown:
         parser.error(f"unknown settings {sorted(unknown)}; known: {list(SETTINGS)}")

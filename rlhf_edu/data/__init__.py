@@ -15,6 +15,8 @@
 - ``sft_vs_base.json``: RLHF PPO from a supervised fine-tuned model against PPO from the base
   model (3 seeds), written by ``python -m rlhf_edu.app.experiment_sft``; read it with
   ``load_sft_vs_base()``.
+- ``ppo_kl_sweep.json``: the same experiment with fixed KL coefficients beta in {0.01, 0.03,
+  0.1, 0.3} (5 seeds each; notebook 10's sweep), ``load_ppo_kl_sweep()``.
 - ``feedback_study.json``: ``rlhf-edu experiment feedback --seeds 3`` (notebook 12: every feedback
   form at equal annotator cost, merging disagreeing annotators, active selection, feedback on a
   classifier), stored with ``write_feedback_study`` (one line per key, floats to 6 significant
@@ -38,6 +40,7 @@ from typing import Any
 
 DATA_DIR = Path(__file__).resolve().parent
 PPO_CURVES_PATH = DATA_DIR / "ppo_curves.json"
+PPO_KL_SWEEP_PATH = DATA_DIR / "ppo_kl_sweep.json"
 OVEROPTIMIZATION_PATH = DATA_DIR / "overoptimization.json"
 FEEDBACK_STUDY_PATH = DATA_DIR / "feedback_study.json"
 CRITIC_FREE_PATH = DATA_DIR / "critic_free.json"
@@ -55,6 +58,7 @@ __all__ = [
     "FEEDBACK_STUDY_PATH",
     "PERSONALIZATION_STUDY_PATH",
     "PPO_CURVES_PATH",
+    "PPO_KL_SWEEP_PATH",
     "PRETRAINED_DIR",
     "SFT_VS_BASE_PATH",
     "load_critic_free",
@@ -62,6 +66,7 @@ __all__ = [
     "load_personalization_study",
     "load_overoptimization",
     "load_ppo_curves",
+    "load_ppo_kl_sweep",
     "load_sft_vs_base",
     "pretrained_path",
     "write_critic_free",
@@ -141,17 +146,42 @@ def load_ppo_curves(path: str | Path | None = None) -> dict[str, Any]:
     {...}, "after": {...}}``. The packaged file holds ``"adaptive KL"`` and ``"no KL
     penalty"``; the experiment's other labels are ``"adaptive KL, target 2"`` and ``"fixed beta
     <beta>"``."""
-    path = Path(path) if path is not None else PPO_CURVES_PATH
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no PPO results at {path}; run 'python -m rlhf_edu.app.ppo_experiment' to create them"
-        )
-    results = json.loads(path.read_text())
+    results = _load_stored(
+        path,
+        PPO_CURVES_PATH,
+        "no PPO results at {path}; run 'python -m rlhf_edu.app.ppo_experiment' to create them",
+    )
     for runs in results["settings"].values():
         for run in runs:
             if isinstance(run["history"], dict):
                 run["history"] = _columns_to_rows(run["history"])
     return results
+
+
+def load_ppo_kl_sweep() -> dict[str, Any]:
+    """The stored fixed-KL-coefficient sweep of notebook 10, in ``load_ppo_curves``' layout:
+    labels ``"fixed beta <beta>"`` for beta in 0.01, 0.03, 0.1, 0.3, the same 5 seeds, 60
+    updates and models as ``ppo_curves.json`` (written by ``python -m
+    rlhf_edu.app.ppo_experiment --settings sweep``)."""
+    return load_ppo_curves(PPO_KL_SWEEP_PATH)
+
+
+def _load_stored(path: str | Path | None, default: Path, missing: str) -> dict[str, Any]:
+    """The JSON object at ``path`` (default: the packaged ``default``); if the file is missing,
+    ``missing`` (with ``{path}`` filled in) says how to make it."""
+    path = Path(path) if path is not None else default
+    if not path.is_file():
+        raise FileNotFoundError(missing.format(path=path))
+    return json.loads(path.read_text())
+
+
+def _write_members(path: str | Path, members: list[str]) -> Path:
+    """Write a JSON object given as its ``"key": value`` members, one to a line: a compact file
+    that a diff reads line by line."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{\n" + ",\n".join(members) + "\n}\n")
+    return path
 
 
 def _rounded(value: Any) -> Any:
@@ -168,9 +198,7 @@ def write_feedback_study(results: dict[str, Any], path: str | Path = FEEDBACK_ST
     top-level key, floats rounded to 6 significant digits."""
     path = Path(path)
     items = [f"{json.dumps(k)}: {json.dumps(_rounded(v))}" for k, v in results.items()]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("{\n" + ",\n".join(items) + "\n}\n")
-    return path
+    return _write_members(path, items)
 
 
 def load_feedback_study(path: str | Path | None = None) -> dict[str, Any]:
@@ -178,13 +206,12 @@ def load_feedback_study(path: str | Path | None = None) -> dict[str, Any]:
     ``rlhf-edu experiment feedback``'s results.json (``accuracy_at_equal_cost``,
     ``bayes_optimal_accuracy``, ``forms``, ``aggregation``, ``active_vs_random``,
     ``classifier``, ...)."""
-    path = Path(path) if path is not None else FEEDBACK_STUDY_PATH
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no feedback study at {path}; run 'python -m rlhf_edu.app.experiment_feedback' "
-            "to create it"
-        )
-    return json.loads(path.read_text())
+    return _load_stored(
+        path,
+        FEEDBACK_STUDY_PATH,
+        "no feedback study at {path}; run 'python -m rlhf_edu.app.experiment_feedback' "
+        "to create it",
+    )
 
 
 def write_personalization_study(
@@ -192,22 +219,14 @@ def write_personalization_study(
 ) -> Path:
     """Write ``run_personalization_study``'s results compactly: one line per top-level key (one
     per seed under ``per_seed``), floats rounded to 6 significant digits."""
-    path = Path(path)
-    lines = ["{"]
-    items = [(k, v) for k, v in results.items() if k != "per_seed"]
-    for key, value in items:
-        lines.append(f"{json.dumps(key)}: {json.dumps(_rounded(value))},")
-    per_seed = results.get("per_seed", [])
-    lines.append('"per_seed": [')
-    lines.extend(
-        json.dumps(_rounded(run)) + ("," if i < len(per_seed) - 1 else "")
-        for i, run in enumerate(per_seed)
-    )
-    lines.append("]")
-    lines.append("}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    members = [
+        f"{json.dumps(key)}: {json.dumps(_rounded(value))}"
+        for key, value in results.items()
+        if key != "per_seed"
+    ]
+    runs = [json.dumps(_rounded(run)) for run in results.get("per_seed", [])]
+    members.append('"per_seed": [\n' + ",\n".join(runs) + "\n]")
+    return _write_members(path, members)
 
 
 def load_personalization_study(path: str | Path | None = None) -> dict[str, Any]:
@@ -216,13 +235,12 @@ def load_personalization_study(path: str | Path | None = None) -> dict[str, Any]
     "steering": {"base" | "single_rm" | "conditioned_rm" | "per_user_rm" | "best": {group:
     utility}}, "per_seed": [{"accuracy": {...}, "steering": {...}} per seed]}`` (means over the
     seeds at the top level)."""
-    path = Path(path) if path is not None else PERSONALIZATION_STUDY_PATH
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no personalisation results at {path}; run 'rlhf-edu experiment personalization "
-            "--seeds 3' and write them with write_personalization_study"
-        )
-    return json.loads(path.read_text())
+    return _load_stored(
+        path,
+        PERSONALIZATION_STUDY_PATH,
+        "no personalisation results at {path}; run 'rlhf-edu experiment personalization "
+        "--seeds 3' and write them with write_personalization_study",
+    )
 
 
 def write_critic_free(results: dict[str, Any], path: str | Path = CRITIC_FREE_PATH) -> Path:
@@ -234,9 +252,7 @@ def write_critic_free(results: dict[str, Any], path: str | Path = CRITIC_FREE_PA
     ]
     curves = [f"{json.dumps(m)}: {json.dumps(_rounded(c))}" for m, c in results["curves"].items()]
     items.append('"curves": {\n' + ",\n".join(curves) + "\n}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("{\n" + ",\n".join(items) + "\n}\n")
-    return path
+    return _write_members(path, items)
 
 
 def load_critic_free(path: str | Path | None = None) -> dict[str, Any]:
@@ -245,13 +261,12 @@ def load_critic_free(path: str | Path | None = None) -> dict[str, Any]:
     ``final_true_utility`` / ``final_kl`` / ``final_reward`` (per method: ``per_seed``, ``mean``,
     ``std``; held-out prompts after training) and ``curves`` (per method, per key, one list per
     seed of the per-update training values)."""
-    path = Path(path) if path is not None else CRITIC_FREE_PATH
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no critic-free results at {path}; run 'rlhf-edu experiment critic-free --seeds 3' "
-            "and write them with write_critic_free"
-        )
-    return json.loads(path.read_text())
+    return _load_stored(
+        path,
+        CRITIC_FREE_PATH,
+        "no critic-free results at {path}; run 'rlhf-edu experiment critic-free --seeds 3' "
+        "and write them with write_critic_free",
+    )
 
 
 def write_sft_vs_base(results: dict[str, Any], path: str | Path = SFT_VS_BASE_PATH) -> Path:
@@ -259,9 +274,7 @@ def write_sft_vs_base(results: dict[str, Any], path: str | Path = SFT_VS_BASE_PA
     digits) compactly: one line per top-level key."""
     path = Path(path)
     items = [f"{json.dumps(key)}: {json.dumps(value)}" for key, value in results.items()]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("{\n" + ",\n".join(items) + "\n}\n")
-    return path
+    return _write_members(path, items)
 
 
 def load_sft_vs_base(path: str | Path | None = None) -> dict[str, Any]:
@@ -270,12 +283,11 @@ def load_sft_vs_base(path: str | Path | None = None) -> dict[str, Any]:
     measure (``true_utility``, ``reward``, ``kl_to_own_reference``, ``kl_to_base``,
     ``distinct_1``, ``distinct_2``, ``mean_words``: ``{policy: {"per_seed", "mean", "std"}}``),
     ``curves`` (per PPO run: per-seed lists per update) and ``samples``."""
-    path = Path(path) if path is not None else SFT_VS_BASE_PATH
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no SFT study at {path}; run 'python -m rlhf_edu.app.experiment_sft' to create it"
-        )
-    return json.loads(path.read_text())
+    return _load_stored(
+        path,
+        SFT_VS_BASE_PATH,
+        "no SFT study at {path}; run 'python -m rlhf_edu.app.experiment_sft' to create it",
+    )
 
 
 def write_overoptimization(
@@ -296,9 +308,7 @@ def write_overoptimization(
             lines.append(f"{json.dumps(key)}: {open_}\n" + ",\n".join(inner) + f"\n{close}")
         else:
             lines.append(f"{json.dumps(key)}: {json.dumps(value)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("{\n" + ",\n".join(lines) + "\n}\n")
-    return path
+    return _write_members(path, lines)
 
 
 def load_overoptimization(path: str | Path | None = None) -> dict[str, Any]:
@@ -306,10 +316,9 @@ def load_overoptimization(path: str | Path | None = None) -> dict[str, Any]:
     ``gold``, ``proxy``, ``fit``: ``alpha``, ``beta``) for the headline proxy (its
     ``"headline_labels"``: 30), ``"proxy_labels"``, ``"by_labels"`` (the same per label count,
     with the proxies' held-out accuracy and the peaks) and ``"per_seed"`` (each seed's raw curves)."""
-    path = Path(path) if path is not None else OVEROPTIMIZATION_PATH
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no over-optimisation results at {path}; run 'rlhf-edu experiment overoptimization "
-            "--seeds 3 --out DIR' and copy DIR/results.json there"
-        )
-    return json.loads(path.read_text())
+    return _load_stored(
+        path,
+        OVEROPTIMIZATION_PATH,
+        "no over-optimisation results at {path}; run 'rlhf-edu experiment overoptimization "
+        "--seeds 3 --out DIR' and copy DIR/results.json there",
+    )

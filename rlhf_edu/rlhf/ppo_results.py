@@ -5,6 +5,6 @@ application, ``python -m rlhf_edu.app.ppo_experiment``.
 """
 
 from rlhf_edu.data import PPO_CURVES_PATH as CURVES_PATH
-from rlhf_edu.data import load_ppo_curves
+from rlhf_edu.data import load_ppo_curves, load_ppo_kl_sweep
 
-__all__ = ["CURVES_PATH", "load_ppo_curves"]
+__all__ = ["CURVES_PATH", "load_ppo_curves", "load_ppo_kl_sweep"]
