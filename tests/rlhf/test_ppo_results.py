@@ -5,9 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rlhf_edu.app.ppo_experiment import SETTINGS, STORED_SETTINGS, merge_results, run_ppo
+from rlhf_edu.app.ppo_experiment import (
+    SETTINGS,
+    STORED_SETTINGS,
+    SWEEP_SETTINGS,
+    merge_results,
+    run_ppo,
+)
 from rlhf_edu.data import write_ppo_curves
-from rlhf_edu.rlhf.ppo_results import load_ppo_curves
+from rlhf_edu.rlhf.ppo_results import load_ppo_curves, load_ppo_kl_sweep
 
 
 @pytest.mark.slow
@@ -121,3 +127,49 @@ def test_merging_refuses_missing_seeds_and_duplicates():
         merge_results([_fake_result("adaptive KL", [0]), _fake_result("adaptive KL", [0])])
     with pytest.raises(ValueError, match="updates"):
         merge_results([_fake_result("adaptive KL", [0]), _fake_result("no KL penalty", [0], 3)])
+
+
+def _after(runs: list[dict], key: str) -> float:
+    return float(np.mean([run["after"][key] for run in runs]))
+
+
+def test_stored_sweep_holds_five_seeds_of_each_fixed_beta_with_their_configs():
+    sweep = load_ppo_kl_sweep()
+    assert sweep["seeds"] == load_ppo_curves()["seeds"] == [0, 1, 2, 3, 4]
+    assert list(sweep["settings"]) == list(SWEEP_SETTINGS)
+    assert sweep["configs"] == {label: SETTINGS[label] for label in SWEEP_SETTINGS}
+    for runs in sweep["settings"].values():
+        assert len(runs) == 5 and all(len(run["history"]) == 60 for run in runs)
+        assert all(row["kl_coef"] == runs[0]["history"][0]["kl_coef"] for row in runs[0]["history"])
+
+
+def test_stored_sweep_a_larger_beta_buys_a_smaller_kl_and_a_lower_score():
+    """Mean over seeds, beta = 0 (the stored run without a penalty) up to 0.3: the KL and the
+    reward-model score fall as the penalty grows."""
+    ordered = [load_ppo_curves()["settings"]["no KL penalty"]]
+    ordered += list(load_ppo_kl_sweep()["settings"].values())  # beta 0.01, 0.03, 0.1, 0.3
+    kls = [_after(runs, "kl") for runs in ordered]
+    scores = [_after(runs, "reward") for runs in ordered]
+    assert all(a > b for a, b in zip(kls, kls[1:])), kls
+    assert all(a > b for a, b in zip(scores, scores[1:])), scores
+
+
+@pytest.mark.slow
+def test_stored_sweep_matches_what_the_current_code_does_in_its_first_updates():
+    """Catches a stale sweep: seed 0 with beta = 0.1, two updates, as the stored run logged them
+    (the second update is the first that the penalty has shaped)."""
+    stored = load_ppo_kl_sweep()["settings"]["fixed beta 0.1"][0]["history"][1]
+    now = run_ppo(seed=0, n_updates=2, config_changes=SETTINGS["fixed beta 0.1"])["history"][1]
+    for key in ("reward", "true_utility", "kl", "kl_coef", "policy_loss"):
+        assert now[key] == pytest.approx(stored[key], rel=1e-4, abs=1e-5), key
+
+
+def test_stored_sweep_true_utility_is_a_hump_in_beta():
+    """Too little penalty (beta = 0) hacks the reward model, too much (0.3) holds the policy back;
+    the true utility peaks in between, on the means over the seeds."""
+    ordered = [load_ppo_curves()["settings"]["no KL penalty"]]
+    ordered += list(load_ppo_kl_sweep()["settings"].values())
+    utility = [_after(runs, "true_utility") for runs in ordered]
+    peak = int(np.argmax(utility))
+    assert 0 < peak < len(utility) - 1, utility
+    assert utility[0] < utility[peak] - 0.4 and utility[-1] < utility[peak] - 0.1, utility
