@@ -19,6 +19,8 @@ LONG_FIRST = (
     "tests/test_notebooks.py::test_solution_notebook",
     "tests/neural/test_slow_results.py",
     "tests/test_notebooks.py::test_student_notebook",
+    "tests/browser/",  # JupyterLab, Chromium and the site (built once for all workers)
+    "tests/website/",
     "tests/rlhf/test_ppo_results.py",
     "tests/grading/",
     "tests/test_manifest.py::test_solution_earns",
