@@ -257,7 +257,9 @@ def seeded_update(graded_rng, **changes):
     )
     rollout, minibatches = trainer.collect()
     # responses of different lengths, as if they had stopped at EOS: padding after each one's end
+    # (never past a response's real end: the rollout holds no log-prob for the padding there)
     mask = response_mask(graded_rng, *rollout.response_mask.shape).to(rollout.response_mask.dtype)
+    mask = mask * rollout.response_mask
     rollout = dataclasses.replace(
         rollout,
         response_mask=mask,
